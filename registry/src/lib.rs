@@ -1,0 +1,1 @@
+//! bay-registry
