@@ -1,0 +1,115 @@
+//! The on-disk layout of the runtime's state root. This is the only module
+//! that builds paths inside the root; everything else asks it.
+//!
+//! ```text
+//! <root>/
+//! ├── layers/
+//! │   ├── sha256/<hex>/        one unpacked layer, named by the digest it was verified against
+//! │   │   ├── fs/              the layer's files: an overlayfs lowerdir
+//! │   │   └── layer.json       digest, diff_id, sizes
+//! │   └── tmp/<hex>.<pid>.<n>  unpacking in progress (renamed into place when verified)
+//! ├── containers/<id>/
+//! │   ├── config.json          the OCI runtime spec
+//! │   ├── state.json           status, pid, exit code, OOM flag
+//! │   ├── upper/  work/        the container's overlayfs upper and work dirs
+//! │   └── rootfs/              the overlay mount point (mounted only in the container's mount ns)
+//! └── seccomp/<sha256>.bpf     compiled seccomp filters, keyed by the profile's hash
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use oci_types::Digest;
+
+/// Paths inside one runtime state root.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// A layout rooted at `root` (nothing is created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The state root itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/layers`.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    /// The directory of one unpacked layer.
+    pub fn layer_dir(&self, digest: &Digest) -> PathBuf {
+        self.layers_dir()
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
+    }
+
+    /// The files of one unpacked layer (an overlayfs lowerdir).
+    pub fn layer_fs(&self, digest: &Digest) -> PathBuf {
+        self.layer_dir(digest).join("fs")
+    }
+
+    /// The metadata file of one unpacked layer.
+    pub fn layer_meta(&self, digest: &Digest) -> PathBuf {
+        self.layer_dir(digest).join("layer.json")
+    }
+
+    /// A fresh temporary directory name for unpacking `digest`.
+    pub fn layer_tmp(&self, digest: &Digest, nonce: u64) -> PathBuf {
+        self.layers_dir().join("tmp").join(format!(
+            "{}.{}.{nonce}",
+            digest.hex(),
+            std::process::id()
+        ))
+    }
+
+    /// `<root>/containers`.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// The state directory of one container.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+
+    /// The OCI runtime spec of one container.
+    pub fn container_config(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("config.json")
+    }
+
+    /// The persisted state of one container.
+    pub fn container_state(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("state.json")
+    }
+
+    /// The overlayfs upperdir of one container.
+    pub fn container_upper(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("upper")
+    }
+
+    /// The overlayfs workdir of one container.
+    pub fn container_work(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("work")
+    }
+
+    /// The overlay mount point of one container.
+    pub fn container_rootfs(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("rootfs")
+    }
+
+    /// `<root>/seccomp`.
+    pub fn seccomp_dir(&self) -> PathBuf {
+        self.root.join("seccomp")
+    }
+
+    /// A cached compiled seccomp filter.
+    pub fn seccomp_cache(&self, profile_hash: &str) -> PathBuf {
+        self.seccomp_dir().join(format!("{profile_hash}.bpf"))
+    }
+}

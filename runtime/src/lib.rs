@@ -1,0 +1,15 @@
+//! The container runtime: a content-addressed layer store unpacked onto
+//! overlayfs, and processes started in Linux namespaces and cgroups with
+//! docker's default security profile.
+//!
+//! Work in progress: see issue 6.
+
+pub mod fsutil;
+pub mod layers;
+pub mod layout;
+mod sys;
+#[cfg(test)]
+mod testutil;
+
+pub use layers::{Compression, Layer, LayerError, LayerStore};
+pub use layout::Layout;
