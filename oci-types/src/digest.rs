@@ -132,7 +132,9 @@ impl Digest {
             .ok_or_else(|| DigestError::MissingSeparator(s.to_owned()))?;
         let algorithm = Algorithm::parse(alg)?;
         let valid = enc.len() == algorithm.hex_len()
-            && enc.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && enc
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !valid {
             return Err(DigestError::InvalidEncoding(s.to_owned()));
         }

@@ -19,7 +19,8 @@ impl MediaType {
     /// OCI image index.
     pub const OCI_INDEX: &'static str = "application/vnd.oci.image.index.v1+json";
     /// Docker schema 2 manifest.
-    pub const DOCKER_MANIFEST: &'static str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_MANIFEST: &'static str =
+        "application/vnd.docker.distribution.manifest.v2+json";
     /// Docker manifest list.
     pub const DOCKER_MANIFEST_LIST: &'static str =
         "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -30,8 +31,7 @@ impl MediaType {
     /// OCI gzip layer.
     pub const OCI_LAYER_GZIP: &'static str = "application/vnd.oci.image.layer.v1.tar+gzip";
     /// Docker gzip layer.
-    pub const DOCKER_LAYER_GZIP: &'static str =
-        "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    pub const DOCKER_LAYER_GZIP: &'static str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
     /// Parse a media type string, ignoring parameters such as `; charset=utf-8`.
     pub fn parse(s: &str) -> Option<Self> {

@@ -15,10 +15,7 @@ pub const MAX_NAME_LEN: usize = 255;
 static NAME_RE: LazyLock<Regex> = LazyLock::new(|| {
     // distribution-spec v1.1 `<name>` grammar, anchored.
     #[allow(clippy::unwrap_used)] // a constant pattern, covered by tests
-    Regex::new(
-        r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$",
-    )
-    .unwrap()
+    Regex::new(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$").unwrap()
 });
 
 static TAG_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -158,7 +155,13 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["a", "library/busybox", "a.b_c__d---e/f0", "team/sub/app", "x9"] {
+        for ok in [
+            "a",
+            "library/busybox",
+            "a.b_c__d---e/f0",
+            "team/sub/app",
+            "x9",
+        ] {
             assert!(RepoName::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
