@@ -7,6 +7,7 @@
 pub mod fsutil;
 pub mod layers;
 pub mod layout;
+pub mod rootfs;
 mod sys;
 #[cfg(test)]
 mod testutil;
