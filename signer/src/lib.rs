@@ -1,0 +1,8 @@
+//! TUF metadata in the Notary v1 format.
+#![forbid(unsafe_code)]
+
+pub mod canonical;
+pub mod cert;
+pub mod key;
+pub mod names;
+pub mod schema;
