@@ -1,0 +1,839 @@
+//! The registry client: distribution-spec v1.1 over HTTPS (plain HTTP only for
+//! loopback hosts and hosts the user marked insecure), with Docker token auth.
+//!
+//! [`RegistryClient`] owns one host's connection pool and auth state. Every
+//! request goes through [`RegistryClient::send`], which
+//! - attaches the cached `Authorization` for the request's scopes,
+//! - answers a 401 challenge once (Bearer: fetch a token from the realm with the
+//!   scopes asked; Basic: send the provider's credentials), then retries,
+//! - retries transport failures, 429 and 5xx with exponential backoff before
+//!   reporting a [`RegistryError::Network`].
+//!
+//! [`pull`] and [`push`] build the docker-style workflows on top.
+
+pub mod auth;
+pub mod error;
+pub mod pull;
+pub mod push;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use oci_types::{Digest, RepoName};
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use url::Url;
+
+pub use auth::{Anonymous, AuthProvider, Challenge, Credentials, Scope, StaticAuth};
+pub use error::{RegistryError, SpecError};
+
+use crate::image::MANIFEST_ACCEPT;
+use crate::reference::is_loopback_host;
+
+/// How the client connects.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Hosts (`name[:port]`) that may be reached over plain HTTP besides loopback.
+    pub insecure_registries: Vec<String>,
+    /// Credentials source.
+    pub auth: Arc<dyn AuthProvider>,
+    /// Attempts per request before a network failure is reported (at least 1).
+    pub attempts: u32,
+    /// First backoff delay; doubles per attempt.
+    pub backoff: Duration,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("insecure_registries", &self.insecure_registries)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            insecure_registries: Vec::new(),
+            auth: Arc::new(Anonymous),
+            attempts: 5,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+#[derive(Default)]
+struct AuthState {
+    challenge: Option<Challenge>,
+    tokens: HashMap<String, String>,
+}
+
+/// A connection to one registry host.
+pub struct RegistryClient {
+    http: reqwest::Client,
+    host: String,
+    base: Url,
+    opts: ClientOptions,
+    state: Mutex<AuthState>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Response of a manifest GET.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// The exact bytes.
+    pub bytes: Bytes,
+    /// `Content-Type` without parameters.
+    pub media_type: Option<String>,
+    /// The digest of `bytes` (checked against `Docker-Content-Digest` when sent).
+    pub digest: Digest,
+}
+
+/// Outcome of a cross-repository mount attempt.
+#[derive(Debug)]
+pub enum MountOutcome {
+    /// The registry linked the blob (201).
+    Mounted,
+    /// It could not; here is a fresh upload session instead (202).
+    Upload(Url),
+}
+
+fn pull_scope(repo: &RepoName) -> Vec<Scope> {
+    vec![Scope::repository(repo.as_str(), "pull")]
+}
+
+fn push_scope(repo: &RepoName) -> Vec<Scope> {
+    vec![Scope::repository(repo.as_str(), "pull,push")]
+}
+
+impl RegistryClient {
+    /// Connects to `host`: HTTPS, or for loopback/insecure hosts HTTPS first and
+    /// plain HTTP when the TLS attempt fails (docker's behaviour), then pings `/v2/`.
+    pub async fn connect(host: &str, opts: ClientOptions) -> Result<Self, RegistryError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("bay/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(16)
+            .build()
+            .map_err(RegistryError::Client)?;
+        let plain_ok = is_loopback_host(host) || opts.insecure_registries.iter().any(|h| h == host);
+        let https = parse_url(&format!("https://{host}/"))?;
+        let mut client = RegistryClient {
+            http,
+            host: host.to_owned(),
+            base: https,
+            opts,
+            state: Mutex::new(AuthState::default()),
+        };
+        if plain_ok {
+            match client.ping_once().await {
+                Ok(()) => return Ok(client),
+                Err(RegistryError::Network { source, .. }) => {
+                    tracing::debug!(host, error = %source, "HTTPS failed; trying plain HTTP");
+                    client.base = parse_url(&format!("http://{host}/"))?;
+                }
+                Err(e) => return Err(e),
+            }
+            client.ping().await?;
+        } else {
+            match client.ping().await {
+                Err(RegistryError::Network { source, .. }) if source.is_connect() => {
+                    return Err(RegistryError::Insecure {
+                        host: host.to_owned(),
+                        source,
+                    });
+                }
+                other => other?,
+            }
+        }
+        Ok(client)
+    }
+
+    /// The host this client talks to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `scheme://host/`.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    async fn ping_once(&self) -> Result<(), RegistryError> {
+        let url = self.url("v2/")?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|source| RegistryError::Network {
+                host: self.host.clone(),
+                attempts: 1,
+                source,
+            })?;
+        self.note_ping(&resp)
+    }
+
+    async fn ping(&self) -> Result<(), RegistryError> {
+        let url = self.url("v2/")?;
+        let resp = self.with_retries(|| self.http.get(url.clone())).await?;
+        self.note_ping(&resp)
+    }
+
+    fn note_ping(&self, resp: &Response) -> Result<(), RegistryError> {
+        match resp.status() {
+            StatusCode::OK => Ok(()),
+            StatusCode::UNAUTHORIZED => {
+                let ch = resp
+                    .headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(auth::parse_challenge);
+                if let Ok(mut st) = self.state.lock() {
+                    st.challenge = ch;
+                }
+                Ok(())
+            }
+            s => Err(RegistryError::NotARegistry {
+                host: self.host.clone(),
+                status: s.as_u16(),
+            }),
+        }
+    }
+
+    fn url(&self, path: &str) -> Result<Url, RegistryError> {
+        self.base.join(path).map_err(|source| RegistryError::Url {
+            url: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Resolves a `Location` header (absolute or relative) against the registry.
+    pub fn resolve_location(&self, loc: &str) -> Result<Url, RegistryError> {
+        self.url(loc)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.opts.backoff * 2u32.saturating_pow(attempt.min(6))
+    }
+
+    /// Sends a request with retries on transport errors, 429 and 5xx; no auth.
+    async fn with_retries(
+        &self,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let attempts = self.opts.attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            match build().send().await {
+                Ok(r) if retryable_status(r.status()) && attempt + 1 < attempts => {
+                    tracing::debug!(status = %r.status(), attempt, "retrying");
+                }
+                Ok(r) => return Ok(r),
+                Err(e) if retryable_error(&e) && attempt + 1 < attempts => {
+                    tracing::debug!(error = %e, attempt, "retrying");
+                }
+                Err(source) => {
+                    return Err(RegistryError::Network {
+                        host: self.host.clone(),
+                        attempts: attempt + 1,
+                        source,
+                    });
+                }
+            }
+            tokio::time::sleep(self.backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    fn auth_header(&self, scopes: &[Scope]) -> Option<String> {
+        let st = self.state.lock().ok()?;
+        match st.challenge.as_ref()? {
+            Challenge::Basic => match self.opts.auth.credentials(&self.host)? {
+                Credentials::Basic { username, password } => Some(basic(&username, &password)),
+                Credentials::RefreshToken { .. } => None,
+            },
+            Challenge::Bearer { .. } => st
+                .tokens
+                .get(&scope_key(scopes))
+                .map(|t| format!("Bearer {t}")),
+        }
+    }
+
+    /// Sends an authenticated request for `scopes`, answering one 401 challenge
+    /// and retrying transient failures. `build` is called once per attempt.
+    pub async fn send(
+        &self,
+        scopes: &[Scope],
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let mut challenged = false;
+        loop {
+            let auth = self.auth_header(scopes);
+            let resp = self
+                .with_retries(|| {
+                    let rb = build(&self.http);
+                    match &auth {
+                        Some(a) => rb.header(header::AUTHORIZATION, a),
+                        None => rb,
+                    }
+                })
+                .await?;
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return Ok(resp);
+            }
+            if challenged {
+                return Err(RegistryError::Unauthorized {
+                    host: self.host.clone(),
+                });
+            }
+            challenged = true;
+            let ch = resp
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(auth::parse_challenge)
+                .ok_or_else(|| RegistryError::Unauthorized {
+                    host: self.host.clone(),
+                })?;
+            self.answer_challenge(ch, scopes).await?;
+        }
+    }
+
+    async fn answer_challenge(&self, ch: Challenge, scopes: &[Scope]) -> Result<(), RegistryError> {
+        let creds = self.opts.auth.credentials(&self.host);
+        match &ch {
+            Challenge::Basic => {
+                if !matches!(creds, Some(Credentials::Basic { .. })) {
+                    return Err(RegistryError::Unauthorized {
+                        host: self.host.clone(),
+                    });
+                }
+            }
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => {
+                let mut wanted: Vec<String> =
+                    scopes.iter().map(|s| s.as_str().to_owned()).collect();
+                if let Some(extra) = scope {
+                    for s in extra.split(' ').filter(|s| !s.is_empty()) {
+                        if !wanted.iter().any(|w| w == s) {
+                            wanted.push(s.to_owned());
+                        }
+                    }
+                }
+                let token = self
+                    .fetch_token(realm, service.as_deref(), &wanted, creds.as_ref())
+                    .await?;
+                if let Ok(mut st) = self.state.lock() {
+                    st.tokens.insert(scope_key(scopes), token);
+                }
+            }
+        }
+        if let Ok(mut st) = self.state.lock() {
+            st.challenge = Some(ch);
+        }
+        Ok(())
+    }
+
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        creds: Option<&Credentials>,
+    ) -> Result<String, RegistryError> {
+        let mut url = parse_url(realm)?;
+        let realm_host = url.host_str().unwrap_or("").to_owned();
+        let realm_authority = match url.port() {
+            Some(p) => format!("{realm_host}:{p}"),
+            None => realm_host.clone(),
+        };
+        if url.scheme() != "https"
+            && creds.is_some()
+            && !is_loopback_host(&realm_authority)
+            && !self.opts.insecure_registries.contains(&realm_authority)
+        {
+            return Err(RegistryError::InsecureRealm {
+                realm: realm.to_owned(),
+            });
+        }
+        let bad = |detail: String| RegistryError::BadToken {
+            realm: realm.to_owned(),
+            detail,
+        };
+        let resp = match creds {
+            Some(Credentials::RefreshToken { token, .. }) => {
+                let mut form: Vec<(&str, String)> = vec![
+                    ("grant_type", "refresh_token".to_owned()),
+                    ("refresh_token", token.to_string()),
+                    ("client_id", "bay".to_owned()),
+                    ("scope", scopes.join(" ")),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s.to_owned()));
+                }
+                self.with_retries(|| self.http.post(url.clone()).form(&form))
+                    .await?
+            }
+            other => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    for s in scopes {
+                        q.append_pair("scope", s);
+                    }
+                    if let Some(Credentials::Basic { username, .. }) = other {
+                        q.append_pair("account", username);
+                    }
+                }
+                let auth = match other {
+                    Some(Credentials::Basic { username, password }) => {
+                        Some(basic(username, password))
+                    }
+                    _ => None,
+                };
+                self.with_retries(|| {
+                    let rb = self.http.get(url.clone());
+                    match &auth {
+                        Some(a) => rb.header(header::AUTHORIZATION, a),
+                        None => rb,
+                    }
+                })
+                .await?
+            }
+        };
+        match resp.status() {
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(RegistryError::Unauthorized {
+                    host: self.host.clone(),
+                });
+            }
+            s => return Err(bad(format!("status {s}"))),
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|source| RegistryError::Network {
+                host: realm_host.clone(),
+                attempts: 1,
+                source,
+            })?;
+        let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        t.token
+            .or(t.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("no token field".to_owned()))
+    }
+
+    /// Turns a failed response into the most specific error we can name.
+    pub async fn error_for(
+        &self,
+        method: &'static str,
+        repo: &RepoName,
+        reference: Option<&str>,
+        resp: Response,
+    ) -> RegistryError {
+        let status = resp.status();
+        let url = resp.url().to_string();
+        let body = resp.bytes().await.unwrap_or_default();
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(default)]
+            errors: Vec<SpecError>,
+        }
+        let errors = serde_json::from_slice::<Body>(&body)
+            .map(|b| b.errors)
+            .unwrap_or_default();
+        let code = errors.first().map(|e| e.code.as_str()).unwrap_or("");
+        match (status, code) {
+            (StatusCode::UNAUTHORIZED, _) | (_, "UNAUTHORIZED") => RegistryError::Unauthorized {
+                host: self.host.clone(),
+            },
+            (StatusCode::FORBIDDEN, _) | (_, "DENIED") => RegistryError::Denied {
+                host: self.host.clone(),
+                repo: repo.to_string(),
+            },
+            (_, "NAME_UNKNOWN") => RegistryError::NameUnknown {
+                host: self.host.clone(),
+                repo: repo.to_string(),
+            },
+            (_, "MANIFEST_UNKNOWN") | (StatusCode::NOT_FOUND, "")
+                if method == "GET manifest" || method == "HEAD manifest" =>
+            {
+                let r = reference.unwrap_or("?").to_owned();
+                RegistryError::ManifestUnknown {
+                    what: if r.contains(':') { "manifest" } else { "tag" },
+                    reference: r,
+                    repo: repo.to_string(),
+                }
+            }
+            _ => RegistryError::Status {
+                method,
+                url,
+                status: status.as_u16(),
+                errors,
+            },
+        }
+    }
+
+    /// `GET /v2/<repo>/manifests/<reference>` with every supported `Accept` type.
+    pub async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}"))?;
+        let resp = self
+            .send(&pull_scope(repo), |c| {
+                c.get(url.clone()).header(header::ACCEPT, MANIFEST_ACCEPT)
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self
+                .error_for("GET manifest", repo, Some(reference), resp)
+                .await);
+        }
+        let media_type = content_type(resp.headers());
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| Digest::parse(s).ok());
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| RegistryError::Network {
+                host: self.host.clone(),
+                attempts: 1,
+                source,
+            })?;
+        let alg = header_digest
+            .as_ref()
+            .map_or(oci_types::Algorithm::Sha256, Digest::algorithm);
+        let digest = Digest::of(alg, &bytes);
+        if let Some(h) = header_digest {
+            if h != digest {
+                return Err(RegistryError::DigestMismatch {
+                    what: "manifest",
+                    host: self.host.clone(),
+                    expected: h,
+                    actual: digest,
+                });
+            }
+        }
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// `GET` a blob, from `offset` onwards when non-zero (a `Range` request).
+    pub async fn get_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<Response, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
+        let resp = self
+            .send(&pull_scope(repo), |c| {
+                let rb = c.get(url.clone());
+                if offset > 0 {
+                    rb.header(header::RANGE, format!("bytes={offset}-"))
+                } else {
+                    rb
+                }
+            })
+            .await?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else if resp.status() == StatusCode::NOT_FOUND {
+            Err(RegistryError::BlobUnknown {
+                repo: repo.to_string(),
+                digest: digest.clone(),
+            })
+        } else {
+            Err(self.error_for("GET blob", repo, None, resp).await)
+        }
+    }
+
+    /// Whether the registry has `digest` in `repo` (`HEAD`).
+    pub async fn blob_exists(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/{digest}"))?;
+        let resp = self
+            .send(&push_scope(repo), |c| c.head(url.clone()))
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.error_for("HEAD blob", repo, None, resp).await),
+        }
+    }
+
+    fn upload_location(
+        &self,
+        method: &'static str,
+        repo: &RepoName,
+        resp: &Response,
+    ) -> Result<Url, RegistryError> {
+        let loc = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::BadHeader {
+                host: self.host.clone(),
+                header: "Location",
+                method,
+                path: format!("/v2/{repo}/blobs/uploads/"),
+            })?;
+        self.resolve_location(loc)
+    }
+
+    /// `POST …/uploads/?mount=<d>&from=<repo>`.
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> Result<MountOutcome, RegistryError> {
+        let mut url = self.url(&format!("v2/{repo}/blobs/uploads/"))?;
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from.as_str());
+        let mut scopes = push_scope(repo);
+        scopes.push(Scope::repository(from.as_str(), "pull"));
+        let resp = self.send(&scopes, |c| c.post(url.clone())).await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(MountOutcome::Mounted),
+            StatusCode::ACCEPTED => Ok(MountOutcome::Upload(
+                self.upload_location("POST", repo, &resp)?,
+            )),
+            _ => Err(self.error_for("POST mount", repo, None, resp).await),
+        }
+    }
+
+    /// `POST …/uploads/`: opens an upload session.
+    pub async fn start_upload(&self, repo: &RepoName) -> Result<Url, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/uploads/"))?;
+        let resp = self
+            .send(&push_scope(repo), |c| c.post(url.clone()))
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.error_for("POST upload", repo, None, resp).await);
+        }
+        self.upload_location("POST", repo, &resp)
+    }
+
+    /// `GET <location>`: how many bytes the registry holds for an upload, and
+    /// its current location; `None` if the upload is gone.
+    pub async fn upload_status(
+        &self,
+        repo: &RepoName,
+        location: &Url,
+    ) -> Result<Option<(u64, Url)>, RegistryError> {
+        let resp = self
+            .send(&push_scope(repo), |c| c.get(location.clone()))
+            .await?;
+        match resp.status() {
+            StatusCode::NO_CONTENT | StatusCode::OK => {
+                let next = range_end(resp.headers()).map_or(0, |e| e + 1);
+                let loc = match resp
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some(l) => self.resolve_location(l)?,
+                    None => location.clone(),
+                };
+                Ok(Some((next, loc)))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.error_for("GET upload", repo, None, resp).await),
+        }
+    }
+
+    /// `PATCH <location>` with `Content-Range: start-end`; returns the next location.
+    pub async fn patch_chunk(
+        &self,
+        repo: &RepoName,
+        location: &Url,
+        start: u64,
+        chunk: Bytes,
+    ) -> Result<Url, RegistryError> {
+        let len = chunk.len() as u64;
+        let resp = self
+            .send(&push_scope(repo), |c| {
+                c.patch(location.clone())
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(
+                        header::CONTENT_RANGE,
+                        format!("{start}-{}", start + len - 1),
+                    )
+                    .header(header::CONTENT_LENGTH, len)
+                    .body(chunk.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.error_for("PATCH upload", repo, None, resp).await);
+        }
+        self.upload_location("PATCH", repo, &resp)
+    }
+
+    /// `PUT <location>?digest=<d>`, with the final bytes (possibly the whole blob).
+    pub async fn finish_upload(
+        &self,
+        repo: &RepoName,
+        location: &Url,
+        digest: &Digest,
+        body: Bytes,
+    ) -> Result<(), RegistryError> {
+        let mut url = location.clone();
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let resp = self
+            .send(&push_scope(repo), |c| {
+                c.put(url.clone())
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_LENGTH, body.len())
+                    .body(body.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.error_for("PUT upload", repo, None, resp).await);
+        }
+        Ok(())
+    }
+
+    /// `PUT /v2/<repo>/manifests/<reference>`; returns the digest the registry reports.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}"))?;
+        let resp = self
+            .send(&push_scope(repo), |c| {
+                c.put(url.clone())
+                    .header(header::CONTENT_TYPE, media_type)
+                    .body(bytes.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self
+                .error_for("PUT manifest", repo, Some(reference), resp)
+                .await);
+        }
+        Ok(resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| Digest::parse(s).ok()))
+    }
+
+    /// Sends an arbitrary request (for callers such as a trust backend sharing our auth).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        scopes: &[Scope],
+    ) -> Result<Response, RegistryError> {
+        let url = self.url(path)?;
+        self.send(scopes, |c| c.request(method.clone(), url.clone()))
+            .await
+    }
+}
+
+fn parse_url(s: &str) -> Result<Url, RegistryError> {
+    Url::parse(s).map_err(|source| RegistryError::Url {
+        url: s.to_owned(),
+        source,
+    })
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
+fn scope_key(scopes: &[Scope]) -> String {
+    let mut v: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
+    v.sort_unstable();
+    v.join(" ")
+}
+
+fn retryable_status(s: StatusCode) -> bool {
+    s == StatusCode::TOO_MANY_REQUESTS || matches!(s.as_u16(), 500 | 502 | 503 | 504)
+}
+
+fn retryable_error(e: &reqwest::Error) -> bool {
+    e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+}
+
+fn content_type(h: &HeaderMap) -> Option<String> {
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(';').next().unwrap_or("").trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// The inclusive end of a `Range: 0-<end>` header.
+fn range_end(h: &HeaderMap) -> Option<u64> {
+    let v = h.get(header::RANGE)?.to_str().ok()?;
+    let v = v.strip_prefix("bytes=").unwrap_or(v);
+    let (_, end) = v.split_once('-')?;
+    end.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_header_parsing() {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, "0-1023".parse().unwrap());
+        assert_eq!(range_end(&h), Some(1023));
+        h.insert(header::RANGE, "bytes=0-9".parse().unwrap());
+        assert_eq!(range_end(&h), Some(9));
+        h.insert(header::RANGE, "garbage".parse().unwrap());
+        assert_eq!(range_end(&h), None);
+    }
+
+    #[test]
+    fn scope_keys_are_order_independent() {
+        let a = Scope::repository("a", "pull");
+        let b = Scope::repository("b", "pull,push");
+        assert_eq!(scope_key(&[a.clone(), b.clone()]), scope_key(&[b, a]));
+    }
+}
