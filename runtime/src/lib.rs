@@ -5,12 +5,16 @@
 //! Work in progress: see issue 6.
 
 pub mod fsutil;
+pub mod id;
 pub mod layers;
 pub mod layout;
 pub mod rootfs;
+pub mod spec;
 mod sys;
 #[cfg(test)]
 mod testutil;
 
+pub use id::ContainerId;
 pub use layers::{Compression, Layer, LayerError, LayerStore};
 pub use layout::Layout;
+pub use spec::{RunOptions, SpecInput, build_spec};

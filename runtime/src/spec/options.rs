@@ -1,0 +1,375 @@
+//! `RunOptions`: the `docker run` flags that shape a container, as typed
+//! values, with parsers for their command-line spellings so the CLI can hand
+//! strings straight from clap.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use oci_spec::runtime::PosixRlimitType;
+
+use super::SpecError;
+
+/// The flags of `bay run` that shape the runtime spec. `Default` is a plain
+/// `docker run IMAGE`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOptions {
+    /// `-e KEY=VALUE` (the CLI resolves bare `-e KEY` and `--env-file`).
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u user[:group]` (names are looked up in the image's `/etc/passwd`).
+    pub user: Option<String>,
+    /// `-h`.
+    pub hostname: Option<String>,
+    /// `--entrypoint` (`Some(vec![])` for `--entrypoint ""`, which resets it).
+    pub entrypoint: Option<Vec<String>>,
+    /// The command after the image name (replaces the image's `Cmd`).
+    pub cmd: Vec<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--cap-add` (names with or without `CAP_`, or `ALL`).
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--security-opt`, parsed.
+    pub security: SecurityOpts,
+    /// Resource limits.
+    pub resources: Resources,
+    /// `--network`.
+    pub network: NetworkMode,
+    /// `-v`, `--mount`, `--tmpfs`.
+    pub mounts: Vec<MountSpec>,
+    /// `--ulimit`.
+    pub ulimits: Vec<Ulimit>,
+    /// `--shm-size` (default 64 MiB).
+    pub shm_size: Option<u64>,
+}
+
+/// `-m`, `--memory-swap`, `--cpus`, `--cpu-shares`, `--pids-limit`,
+/// `--cpuset-cpus`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+    /// Memory plus swap in bytes; `-1` is unlimited swap. Docker's default
+    /// with `-m` is twice the memory limit.
+    pub memory_swap: Option<i64>,
+    /// CPUs (quota over a 100 ms period).
+    pub cpus: Option<f64>,
+    /// Relative CPU weight (cgroup v1 shares, 2–262144).
+    pub cpu_shares: Option<u64>,
+    /// Maximum number of tasks; `0` or negative is unlimited.
+    pub pids_limit: Option<i64>,
+    /// CPUs allowed, e.g. `0-1,3`.
+    pub cpuset_cpus: Option<String>,
+}
+
+/// `--network`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Docker's default. Until the `bay0` bridge lands this is a private
+    /// network namespace with only `lo`, like `none`.
+    #[default]
+    Bridge,
+    /// A private network namespace with only `lo`, up.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+impl FromStr for NetworkMode {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        match s {
+            "bridge" | "default" => Ok(Self::Bridge),
+            "none" => Ok(Self::None),
+            "host" => Ok(Self::Host),
+            other => Err(SpecError::BadOption {
+                flag: "--network",
+                value: other.to_owned(),
+                reason: "expected bridge, none or host",
+            }),
+        }
+    }
+}
+
+/// The seccomp part of `--security-opt`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SeccompProfile {
+    /// Docker's default profile.
+    #[default]
+    Default,
+    /// `seccomp=unconfined`.
+    Unconfined,
+    /// `seccomp=PROFILE.json`: the file's contents (docker format).
+    Json(String),
+}
+
+/// `--security-opt` values we support.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityOpts {
+    /// The seccomp profile.
+    pub seccomp: SeccompProfile,
+    /// `no-new-privileges`.
+    pub no_new_privileges: bool,
+}
+
+impl SecurityOpts {
+    /// Parses `--security-opt` values (`seccomp=unconfined`,
+    /// `seccomp=/path.json`, `no-new-privileges[=true|false]`, and the old
+    /// `key:value` spelling). Profile files are read here.
+    pub fn parse<S: AsRef<str>>(opts: &[S]) -> Result<Self, SpecError> {
+        let mut out = Self::default();
+        for opt in opts {
+            let opt = opt.as_ref();
+            let (key, value) = match opt.split_once(['=', ':']) {
+                Some((k, v)) => (k, Some(v)),
+                None => (opt, None),
+            };
+            match (key, value) {
+                ("no-new-privileges", None | Some("true")) => out.no_new_privileges = true,
+                ("no-new-privileges", Some("false")) => out.no_new_privileges = false,
+                ("seccomp", Some("unconfined")) => out.seccomp = SeccompProfile::Unconfined,
+                ("seccomp", Some("builtin" | "default")) => out.seccomp = SeccompProfile::Default,
+                ("seccomp", Some(path)) => {
+                    let json =
+                        std::fs::read_to_string(path).map_err(|source| SpecError::ReadProfile {
+                            path: PathBuf::from(path),
+                            source,
+                        })?;
+                    out.seccomp = SeccompProfile::Json(json);
+                }
+                _ => {
+                    return Err(SpecError::BadOption {
+                        flag: "--security-opt",
+                        value: opt.to_owned(),
+                        reason: "supported: seccomp=unconfined|PROFILE.json, no-new-privileges",
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A mount requested with `-v`, `--mount` or `--tmpfs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSpec {
+    /// A recursive bind mount of a host path (named volumes are resolved to
+    /// their host directory by the caller).
+    Bind {
+        /// Host path (absolute).
+        source: PathBuf,
+        /// Container path (absolute).
+        target: String,
+        /// `:ro`.
+        read_only: bool,
+    },
+    /// A tmpfs.
+    Tmpfs {
+        /// Container path (absolute).
+        target: String,
+        /// `size=` in bytes.
+        size: Option<u64>,
+        /// `mode=` (octal).
+        mode: Option<u32>,
+    },
+}
+
+fn check_target(flag: &'static str, t: &str) -> Result<(), SpecError> {
+    if !t.starts_with('/') || t.split('/').any(|c| c == "..") {
+        return Err(SpecError::BadOption {
+            flag,
+            value: t.to_owned(),
+            reason: "container path must be absolute without `..`",
+        });
+    }
+    Ok(())
+}
+
+impl MountSpec {
+    /// Parses `-v /host:/ctr[:ro|rw]`.
+    pub fn parse_volume(s: &str) -> Result<Self, SpecError> {
+        let bad = |reason| SpecError::BadOption {
+            flag: "-v",
+            value: s.to_owned(),
+            reason,
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        let (src, dst, ro) = match parts.as_slice() {
+            [src, dst] => (*src, *dst, false),
+            [src, dst, "ro"] => (*src, *dst, true),
+            [src, dst, "rw"] => (*src, *dst, false),
+            _ => return Err(bad("expected /host:/container[:ro|rw]")),
+        };
+        if !src.starts_with('/') {
+            return Err(bad(
+                "host path must be absolute (named volumes are resolved by the CLI)",
+            ));
+        }
+        check_target("-v", dst)?;
+        Ok(Self::Bind {
+            source: PathBuf::from(src),
+            target: dst.to_owned(),
+            read_only: ro,
+        })
+    }
+
+    /// Parses `--tmpfs /path[:size=64m,mode=1777]`.
+    pub fn parse_tmpfs(s: &str) -> Result<Self, SpecError> {
+        let (target, opts) = s.split_once(':').unwrap_or((s, ""));
+        check_target("--tmpfs", target)?;
+        let mut size = None;
+        let mut mode = None;
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            let bad = SpecError::BadOption {
+                flag: "--tmpfs",
+                value: s.to_owned(),
+                reason: "options: size=BYTES, mode=OCTAL",
+            };
+            match o.split_once('=') {
+                Some(("size", v)) => size = Some(parse_bytes(v).map_err(|_| bad)?),
+                Some(("mode", v)) => mode = Some(u32::from_str_radix(v, 8).map_err(|_| bad)?),
+                _ => return Err(bad),
+            }
+        }
+        Ok(Self::Tmpfs {
+            target: target.to_owned(),
+            size,
+            mode,
+        })
+    }
+
+    /// The container path.
+    pub fn target(&self) -> &str {
+        match self {
+            MountSpec::Bind { target, .. } | MountSpec::Tmpfs { target, .. } => target,
+        }
+    }
+}
+
+/// `--ulimit name=soft[:hard]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ulimit {
+    /// Which limit.
+    pub kind: PosixRlimitType,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+impl FromStr for Ulimit {
+    type Err = SpecError;
+    fn from_str(s: &str) -> Result<Self, SpecError> {
+        let bad = |reason| SpecError::BadOption {
+            flag: "--ulimit",
+            value: s.to_owned(),
+            reason,
+        };
+        let (name, vals) = s.split_once('=').ok_or(bad("expected name=soft[:hard]"))?;
+        let kind: PosixRlimitType = serde_json::from_value(serde_json::Value::String(format!(
+            "RLIMIT_{}",
+            name.to_uppercase()
+        )))
+        .map_err(|_| bad("unknown limit name"))?;
+        let num = |v: &str| {
+            if v == "-1" || v == "unlimited" {
+                Ok(u64::MAX)
+            } else {
+                v.parse::<u64>().map_err(|_| bad("limits must be numbers"))
+            }
+        };
+        let (soft, hard) = match vals.split_once(':') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(vals)?, num(vals)?),
+        };
+        if soft > hard {
+            return Err(bad("soft limit exceeds hard limit"));
+        }
+        Ok(Self { kind, soft, hard })
+    }
+}
+
+/// Parses docker's byte sizes: `1024`, `512k`, `32m`, `1g` (binary units,
+/// optional trailing `b`).
+pub fn parse_bytes(s: &str) -> Result<u64, SpecError> {
+    let bad = || SpecError::BadOption {
+        flag: "size",
+        value: s.to_owned(),
+        reason: "expected a number with an optional k, m or g suffix",
+    };
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    if !(n.is_finite() && n >= 0.0) {
+        return Err(bad());
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_bytes("32m").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512kb").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("-1m").is_err());
+    }
+
+    #[test]
+    fn parses_volumes_and_tmpfs() {
+        assert_eq!(
+            MountSpec::parse_volume("/srv/data:/data:ro").unwrap(),
+            MountSpec::Bind {
+                source: "/srv/data".into(),
+                target: "/data".into(),
+                read_only: true
+            }
+        );
+        assert!(MountSpec::parse_volume("named:/data").is_err());
+        assert!(MountSpec::parse_volume("/a:relative").is_err());
+        assert!(MountSpec::parse_volume("/a:/x/../etc").is_err());
+        assert_eq!(
+            MountSpec::parse_tmpfs("/run:size=64m,mode=1777").unwrap(),
+            MountSpec::Tmpfs {
+                target: "/run".into(),
+                size: Some(64 << 20),
+                mode: Some(0o1777)
+            }
+        );
+    }
+
+    #[test]
+    fn parses_security_opts_and_ulimits() {
+        let s = SecurityOpts::parse(&["no-new-privileges", "seccomp=unconfined"]).unwrap();
+        assert!(s.no_new_privileges);
+        assert_eq!(s.seccomp, SeccompProfile::Unconfined);
+        assert!(SecurityOpts::parse(&["apparmor=x"]).is_err());
+        assert!(SecurityOpts::parse(&["seccomp=/nonexistent/profile.json"]).is_err());
+        let u: Ulimit = "nofile=1024:2048".parse().unwrap();
+        assert_eq!(
+            (u.kind, u.soft, u.hard),
+            (PosixRlimitType::RlimitNofile, 1024, 2048)
+        );
+        assert!("nofile=10:5".parse::<Ulimit>().is_err());
+        assert!("bogus=1".parse::<Ulimit>().is_err());
+        assert_eq!("none".parse::<NetworkMode>().unwrap(), NetworkMode::None);
+    }
+}
