@@ -73,13 +73,13 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Parsed, Manifest
         .get("mediaType")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if let (Some(b), Some(h)) = (&body_type, &header) {
-        if b != h {
-            return Err(ManifestError::MediaTypeMismatch {
-                body: b.clone(),
-                header: h.clone(),
-            });
-        }
+    if let (Some(b), Some(h)) = (&body_type, &header)
+        && b != h
+    {
+        return Err(ManifestError::MediaTypeMismatch {
+            body: b.clone(),
+            header: h.clone(),
+        });
     }
     let declared = header.clone().or(body_type.clone());
     let is_index = match declared.as_deref().and_then(MediaType::parse) {

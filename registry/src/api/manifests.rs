@@ -3,7 +3,6 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
 use oci_types::{Algorithm, Digest, Reference, RepoName, Tag};
 
 use super::{ApiResult, AppState, Req, empty, hv};
@@ -50,33 +49,51 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
-pub(super) async fn put(st: &AppState, name: &RepoName, r: &Reference, req: Req) -> ApiResult {
-    let limit = st.config.limits.manifest_max_bytes;
-    let declared = req
-        .headers
+/// Bytes read past a limit before answering 413, so a client that is still
+/// sending gets the error instead of a broken pipe. Larger bodies are cut off.
+const DRAIN_MAX: u64 = 16 * 1024 * 1024;
+
+/// Read a body of at most `limit` bytes; above it answer 413 (after draining
+/// up to [`DRAIN_MAX`] so the client can read the answer).
+async fn read_limited(
+    body: Body,
+    headers: &axum::http::HeaderMap,
+    limit: u64,
+) -> Result<bytes::Bytes, ApiError> {
+    use futures::StreamExt;
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::ManifestInvalid,
+                format!("manifest body could not be read: {e}"),
+            )
+        })?;
+        seen += chunk.len() as u64;
+        if seen > limit || declared.is_some_and(|n| n > limit) {
+            if seen > DRAIN_MAX {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if seen > limit || declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    let body = Limited::new(req.body, limit as usize)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large(limit)
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    Code::ManifestInvalid,
-                    format!("manifest body could not be read: {e}"),
-                )
-            }
-        })?
-        .to_bytes();
+    Ok(buf.freeze())
+}
+
+pub(super) async fn put(st: &AppState, name: &RepoName, r: &Reference, req: Req) -> ApiResult {
+    let limit = st.config.limits.manifest_max_bytes;
+    let body = read_limited(req.body, &req.headers, limit).await?;
 
     let mut tags: Vec<Tag> = Vec::new();
     let digest = match r {

@@ -44,16 +44,15 @@ pub(super) async fn list(st: &AppState, name: &RepoName, subject: &Digest, q: &Q
             }
             out.push(d);
         }
-        if let Some(tag) = fallback_tag(subject) {
-            if let Some(idx) = st.meta.manifest(name, &Reference::Tag(tag)).await? {
-                if let Ok(v) = serde_json::from_slice::<Value>(&idx.content) {
-                    for m in v["manifests"].as_array().into_iter().flatten() {
-                        if let Some(dg) = m["digest"].as_str() {
-                            if seen.insert(dg.to_owned()) {
-                                out.push(m.clone());
-                            }
-                        }
-                    }
+        if let Some(tag) = fallback_tag(subject)
+            && let Some(idx) = st.meta.manifest(name, &Reference::Tag(tag)).await?
+            && let Ok(v) = serde_json::from_slice::<Value>(&idx.content)
+        {
+            for m in v["manifests"].as_array().into_iter().flatten() {
+                if let Some(dg) = m["digest"].as_str()
+                    && seen.insert(dg.to_owned())
+                {
+                    out.push(m.clone());
                 }
             }
         }

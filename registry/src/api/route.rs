@@ -66,13 +66,13 @@ pub fn parse(path: &str) -> Result<Option<Route>, ApiError> {
         return Ok(Some(Route::Catalog));
     }
     let segs: Vec<&str> = rest.split('/').collect();
-    if let Some(i) = segs.iter().position(|s| *s == "_trust") {
-        if i > 0 {
-            return Ok(Some(Route::Trust(
-                name(&segs[..i])?,
-                segs[i + 1..].join("/"),
-            )));
-        }
+    if let Some(i) = segs.iter().position(|s| *s == "_trust")
+        && i > 0
+    {
+        return Ok(Some(Route::Trust(
+            name(&segs[..i])?,
+            segs[i + 1..].join("/"),
+        )));
     }
     let n = segs.len();
     if n < 3 {

@@ -178,14 +178,14 @@ fn check_content_range(name: &RepoName, up: &Upload, headers: &HeaderMap) -> Res
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = declared {
-        if len != end - start + 1 {
-            return Err(range_not_satisfiable(
-                name,
-                up,
-                format!("Content-Range {text:?} does not match Content-Length {len}"),
-            ));
-        }
+    if let Some(len) = declared
+        && len != end - start + 1
+    {
+        return Err(range_not_satisfiable(
+            name,
+            up,
+            format!("Content-Range {text:?} does not match Content-Length {len}"),
+        ));
     }
     Ok(())
 }

@@ -83,10 +83,10 @@ impl Upload {
     /// Digest of the bytes so far under `algorithm`; re-reads the file only
     /// when the client asks for another algorithm than the session hashed.
     pub async fn digest(&self, algorithm: Algorithm) -> Result<Digest, UploadError> {
-        if algorithm == self.algorithm {
-            if let Some(h) = &self.hasher {
-                return Ok(h.clone().finish());
-            }
+        if algorithm == self.algorithm
+            && let Some(h) = &self.hasher
+        {
+            return Ok(h.clone().finish());
         }
         let path = self.path.clone();
         let size = self.size;
