@@ -3,6 +3,8 @@
 
 pub mod canonical;
 pub mod cert;
+pub mod editor;
 pub mod key;
 pub mod names;
 pub mod schema;
+pub mod verify;

@@ -1,0 +1,834 @@
+//! Creating and changing a repository; editing always ends in the exact
+//! bytes to upload per role ([`SignedRole`]).
+//!
+//! [`RepoEditor::create`] starts a new repository (root v1 with a root
+//! certificate, empty targets); [`RepoEditor::from_trusted`] continues from a
+//! verified [`TrustedRepo`]. Changes mark roles dirty; [`RepoEditor::sign`]
+//! then bumps each dirty role's version, signs its canonical form with the
+//! signers whose keys the role lists, and returns the bytes. Snapshot and
+//! timestamp are produced only when a signer for them is given (the client
+//! usually leaves them to the server, which calls [`build_snapshot`] and
+//! [`build_timestamp`] with its own keys).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::canonical::{CanonicalError, to_canonical};
+use crate::key::{KeyError, KeyId, PublicKey, Sign};
+use crate::names::{Gun, RoleName};
+use crate::schema::{
+    DelegatedRole, Extra, FileMeta, Role, RoleKeys, RoleType, Root, Signature, Signed, Snapshot,
+    Targets, Timestamp, default_root_expiry, default_snapshot_expiry, default_targets_expiry,
+    default_timestamp_expiry,
+};
+use crate::verify::TrustedRepo;
+
+/// Errors while editing or signing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EditorError {
+    /// The given signers hold fewer distinct role keys than the threshold.
+    #[error("not enough keys to sign {role}: have {have}, threshold {threshold}")]
+    NotEnoughSigners {
+        /// Role.
+        role: RoleName,
+        /// Distinct matching signers.
+        have: usize,
+        /// Threshold.
+        threshold: u64,
+    },
+    /// A signer failed.
+    #[error("signing {role} failed")]
+    Sign {
+        /// Role.
+        role: RoleName,
+        /// Cause.
+        #[source]
+        source: KeyError,
+    },
+    /// The body cannot be canonicalized.
+    #[error("{role} cannot be canonicalized")]
+    Canonical {
+        /// Role.
+        role: RoleName,
+        /// Cause.
+        #[source]
+        source: CanonicalError,
+    },
+    /// The role is not a targets role of this repository.
+    #[error("{role} is not a known targets role")]
+    UnknownRole {
+        /// Role.
+        role: RoleName,
+    },
+    /// The target is outside the delegation's paths.
+    #[error("target {target:?} is outside the paths {paths:?} of {role}")]
+    OutsidePaths {
+        /// Role.
+        role: RoleName,
+        /// Target.
+        target: String,
+        /// Allowed prefixes.
+        paths: Vec<String>,
+    },
+    /// Target names must be non-empty and free of control characters.
+    #[error("invalid target name {name:?}")]
+    InvalidTargetName {
+        /// The name.
+        name: String,
+    },
+    /// A threshold of 0, or above the number of keys.
+    #[error("threshold {threshold} is invalid for {keys} keys")]
+    InvalidThreshold {
+        /// Threshold.
+        threshold: u64,
+        /// Number of keys.
+        keys: usize,
+    },
+    /// Root keys must be `ecdsa-x509` certificates.
+    #[error("root keys must be ecdsa-x509 certificates")]
+    RootKeyNotCertificate,
+    /// The trusted repository has no verified targets role to edit.
+    #[error("the trusted repository has no verified {role}")]
+    NotLoaded {
+        /// Role.
+        role: RoleName,
+    },
+    /// Base roles cannot be delegated to or removed.
+    #[error("{role} is not a delegation")]
+    NotADelegation {
+        /// Role.
+        role: RoleName,
+    },
+}
+
+/// One role ready to upload: the exact bytes, and their meta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedRole {
+    /// Role name (the multipart `filename`).
+    pub role: RoleName,
+    /// Version written.
+    pub version: u64,
+    /// The exact file. This buffer is what must be uploaded and hashed.
+    pub bytes: Vec<u8>,
+    /// sha256 + sha512 + length of `bytes`.
+    pub meta: FileMeta,
+}
+
+impl SignedRole {
+    /// Hex sha256 of the bytes (the `{role}.{hex}.json` URL form).
+    pub fn sha256_hex(&self) -> String {
+        self.meta
+            .hashes
+            .sha256()
+            .map(hex::encode)
+            .unwrap_or_default()
+    }
+}
+
+/// Expiry durations applied when a role is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiries {
+    /// Root (default 10 years).
+    pub root: Duration,
+    /// Targets and delegations (default 3 years).
+    pub targets: Duration,
+    /// Snapshot (default 3 years).
+    pub snapshot: Duration,
+    /// Timestamp (default 14 days).
+    pub timestamp: Duration,
+}
+
+impl Default for Expiries {
+    fn default() -> Self {
+        Expiries {
+            root: default_root_expiry(),
+            targets: default_targets_expiry(),
+            snapshot: default_snapshot_expiry(),
+            timestamp: default_timestamp_expiry(),
+        }
+    }
+}
+
+/// Signs `body` with explicit `(signer, keyid)` pairs, producing the file
+/// `{"signed":…,"signatures":[…]}` in canonical form. The key ID is given
+/// because an X.509 root key signs under its certificate's TUF ID; for other
+/// keys it is `signer.public_key().key_id()`. Low-level: prefer
+/// [`RepoEditor::sign`], [`build_snapshot`] and [`build_timestamp`].
+pub fn sign_metadata<T: Role + Serialize>(
+    role: &RoleName,
+    version: u64,
+    body: &T,
+    signers: &[(&dyn Sign, KeyId)],
+) -> Result<SignedRole, EditorError> {
+    let canonical = body
+        .canonical_form()
+        .map_err(|source| EditorError::Canonical {
+            role: role.clone(),
+            source,
+        })?;
+    let mut signatures = Vec::with_capacity(signers.len());
+    for (signer, keyid) in signers {
+        let (method, sig) = signer
+            .sign(&canonical)
+            .map_err(|source| EditorError::Sign {
+                role: role.clone(),
+                source,
+            })?;
+        signatures.push(Signature {
+            keyid: keyid.clone(),
+            method,
+            sig,
+            extra: Extra::new(),
+        });
+    }
+    let envelope = Signed {
+        signed: body,
+        signatures,
+    };
+    let bytes = to_canonical(&envelope).map_err(|source| EditorError::Canonical {
+        role: role.clone(),
+        source,
+    })?;
+    let meta = FileMeta::of_bytes(&bytes);
+    Ok(SignedRole {
+        role: role.clone(),
+        version,
+        bytes,
+        meta,
+    })
+}
+
+/// Picks, for each key ID of a role, a signer holding that key (X.509 keys
+/// match the bare key inside the certificate). Each key is used once.
+fn match_signers<'a>(
+    keys: &BTreeMap<KeyId, PublicKey>,
+    keyids: &[KeyId],
+    signers: &[&'a dyn Sign],
+) -> Vec<(&'a dyn Sign, KeyId)> {
+    let mut out: Vec<(&'a dyn Sign, KeyId)> = Vec::new();
+    for id in keyids {
+        if out.iter().any(|(_, k)| k == id) {
+            continue;
+        }
+        let Some(key) = keys.get(id) else { continue };
+        let Ok(plain) = key.plain() else { continue };
+        if let Some(s) = signers.iter().find(|s| *s.public_key() == plain) {
+            out.push((*s, id.clone()));
+        }
+    }
+    out
+}
+
+fn threshold_signers<'a>(
+    role: &RoleName,
+    keys: &BTreeMap<KeyId, PublicKey>,
+    rk_keyids: &[KeyId],
+    threshold: u64,
+    signers: &[&'a dyn Sign],
+) -> Result<Vec<(&'a dyn Sign, KeyId)>, EditorError> {
+    let matched = match_signers(keys, rk_keyids, signers);
+    if threshold == 0 || (matched.len() as u64) < threshold {
+        return Err(EditorError::NotEnoughSigners {
+            role: role.clone(),
+            have: matched.len(),
+            threshold,
+        });
+    }
+    Ok(matched)
+}
+
+/// Builds and signs a snapshot over the exact bytes of `roles` (root,
+/// targets and every delegation), as a server holding the snapshot key does.
+pub fn build_snapshot<'r>(
+    version: u64,
+    expires: DateTime<Utc>,
+    roles: impl IntoIterator<Item = (&'r RoleName, &'r [u8])>,
+    signer: &dyn Sign,
+) -> Result<SignedRole, EditorError> {
+    let meta = roles
+        .into_iter()
+        .map(|(name, bytes)| (name.as_str().to_owned(), FileMeta::of_bytes(bytes)))
+        .collect();
+    let body = Snapshot {
+        kind: RoleType::Snapshot,
+        expires,
+        meta,
+        version,
+        extra: Extra::new(),
+    };
+    let keyid = signer.public_key().key_id();
+    sign_metadata(&RoleName::snapshot(), version, &body, &[(signer, keyid)])
+}
+
+/// Builds and signs a timestamp over the exact snapshot bytes.
+pub fn build_timestamp(
+    version: u64,
+    expires: DateTime<Utc>,
+    snapshot: &[u8],
+    signer: &dyn Sign,
+) -> Result<SignedRole, EditorError> {
+    let mut meta = BTreeMap::new();
+    meta.insert("snapshot".to_owned(), FileMeta::of_bytes(snapshot));
+    let body = Timestamp {
+        kind: RoleType::Timestamp,
+        expires,
+        meta,
+        version,
+        extra: Extra::new(),
+    };
+    let keyid = signer.public_key().key_id();
+    sign_metadata(&RoleName::timestamp(), version, &body, &[(signer, keyid)])
+}
+
+#[derive(Debug, Clone)]
+struct TargetsState {
+    body: Targets,
+    bytes: Option<Vec<u8>>,
+    dirty: bool,
+}
+
+/// Keys of a new repository. `root` must be an `ecdsa-x509` certificate
+/// (see [`crate::cert::generate_root_certificate`]).
+#[derive(Debug, Clone)]
+pub struct NewRepoKeys {
+    /// Root certificate key.
+    pub root: PublicKey,
+    /// Targets key.
+    pub targets: PublicKey,
+    /// Snapshot key (the server's, from `GET snapshot.key`, or the client's).
+    pub snapshot: PublicKey,
+    /// Timestamp key (the server's, from `GET timestamp.key`).
+    pub timestamp: PublicKey,
+}
+
+/// Builds and changes a repository; see the module docs.
+#[derive(Debug, Clone)]
+pub struct RepoEditor {
+    gun: Gun,
+    now: DateTime<Utc>,
+    expiries: Expiries,
+    root: Root,
+    root_bytes: Option<Vec<u8>>,
+    root_dirty: bool,
+    /// The root whose root keys must also sign the next root (rotation).
+    signing_root: Option<Root>,
+    roles: BTreeMap<RoleName, TargetsState>,
+    snapshot_version: u64,
+    timestamp_version: u64,
+}
+
+impl RepoEditor {
+    /// A new repository: root v1 listing the four keys (threshold 1 each),
+    /// empty targets. Nothing is signed until [`sign`](Self::sign).
+    pub fn create(
+        gun: Gun,
+        keys: NewRepoKeys,
+        now: DateTime<Utc>,
+    ) -> Result<RepoEditor, EditorError> {
+        if keys.root.keytype() != crate::key::KeyType::EcdsaX509 {
+            return Err(EditorError::RootKeyNotCertificate);
+        }
+        let expiries = Expiries::default();
+        let mut root = Root {
+            kind: RoleType::Root,
+            consistent_snapshot: false,
+            expires: now + expiries.root,
+            keys: BTreeMap::new(),
+            roles: BTreeMap::new(),
+            version: 0,
+            extra: Extra::new(),
+        };
+        for (role, key) in [
+            (RoleType::Root, keys.root),
+            (RoleType::Targets, keys.targets),
+            (RoleType::Snapshot, keys.snapshot),
+            (RoleType::Timestamp, keys.timestamp),
+        ] {
+            let id = key.key_id();
+            root.keys.insert(id.clone(), key);
+            root.roles.insert(
+                role.base_name().to_owned(),
+                RoleKeys {
+                    keyids: vec![id],
+                    threshold: 1,
+                    extra: Extra::new(),
+                },
+            );
+        }
+        let mut roles = BTreeMap::new();
+        roles.insert(
+            RoleName::targets(),
+            TargetsState {
+                body: Targets::new(0, now + expiries.targets),
+                bytes: None,
+                dirty: true,
+            },
+        );
+        Ok(RepoEditor {
+            gun,
+            now,
+            expiries,
+            root,
+            root_bytes: None,
+            root_dirty: true,
+            signing_root: None,
+            roles,
+            snapshot_version: 0,
+            timestamp_version: 0,
+        })
+    }
+
+    /// Continues from a verified repository (its root, targets and loaded
+    /// delegations; versions continue from theirs).
+    pub fn from_trusted(repo: &TrustedRepo, now: DateTime<Utc>) -> Result<RepoEditor, EditorError> {
+        let targets = repo.targets().ok_or_else(|| EditorError::NotLoaded {
+            role: RoleName::targets(),
+        })?;
+        let mut roles = BTreeMap::new();
+        roles.insert(
+            RoleName::targets(),
+            TargetsState {
+                body: targets.signed.clone(),
+                bytes: Some(targets.bytes.clone()),
+                dirty: false,
+            },
+        );
+        for name in repo.delegation_names() {
+            if let Some(d) = repo.delegation(&name) {
+                roles.insert(
+                    name,
+                    TargetsState {
+                        body: d.signed.clone(),
+                        bytes: Some(d.bytes.clone()),
+                        dirty: false,
+                    },
+                );
+            }
+        }
+        Ok(RepoEditor {
+            gun: repo.gun().clone(),
+            now,
+            expiries: Expiries::default(),
+            root: repo.root().signed.clone(),
+            root_bytes: Some(repo.root().bytes.clone()),
+            root_dirty: false,
+            signing_root: None,
+            roles,
+            snapshot_version: repo.snapshot().map_or(0, |s| s.signed.version),
+            timestamp_version: repo.timestamp().map_or(0, |t| t.signed.version),
+        })
+    }
+
+    /// Changes the expiry durations used when signing.
+    pub fn set_expiries(&mut self, expiries: Expiries) {
+        self.expiries = expiries;
+    }
+
+    /// The GUN.
+    pub fn gun(&self) -> &Gun {
+        &self.gun
+    }
+
+    /// The root body as it stands.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// A targets role body as it stands.
+    pub fn targets(&self, role: &RoleName) -> Option<&Targets> {
+        self.roles.get(role).map(|s| &s.body)
+    }
+
+    /// The delegation entry for `role` in its parent.
+    pub fn delegation(&self, role: &RoleName) -> Option<&DelegatedRole> {
+        let parent = self.roles.get(&role.parent()?)?;
+        parent
+            .body
+            .delegations
+            .roles
+            .iter()
+            .find(|d| &d.name == role)
+    }
+
+    /// Keys of the delegation `role` (from its parent's `delegations.keys`).
+    pub fn delegation_keys(&self, role: &RoleName) -> Vec<PublicKey> {
+        let Some(d) = self.delegation(role) else {
+            return Vec::new();
+        };
+        let Some(parent) = role.parent().and_then(|p| self.roles.get(&p)) else {
+            return Vec::new();
+        };
+        d.keyids
+            .iter()
+            .filter_map(|id| parent.body.delegations.keys.get(id).cloned())
+            .collect()
+    }
+
+    fn check_paths(&self, role: &RoleName, name: &str) -> Result<(), EditorError> {
+        let mut at = role.clone();
+        while at.is_delegation() {
+            if let Some(d) = self.delegation(&at) {
+                if !d.allows(name) {
+                    return Err(EditorError::OutsidePaths {
+                        role: at,
+                        target: name.to_owned(),
+                        paths: d.paths.clone(),
+                    });
+                }
+            } else {
+                return Err(EditorError::UnknownRole { role: at });
+            }
+            match at.parent() {
+                Some(p) => at = p,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn role_mut(&mut self, role: &RoleName) -> Result<&mut TargetsState, EditorError> {
+        if !self.roles.contains_key(role) {
+            // A delegation that exists in its parent but has no metadata yet.
+            if self.delegation(role).is_none() {
+                return Err(EditorError::UnknownRole { role: role.clone() });
+            }
+            let expires = self.now + self.expiries.targets;
+            self.roles.insert(
+                role.clone(),
+                TargetsState {
+                    body: Targets::new(0, expires),
+                    bytes: None,
+                    dirty: true,
+                },
+            );
+        }
+        self.roles
+            .get_mut(role)
+            .ok_or_else(|| EditorError::UnknownRole { role: role.clone() })
+    }
+
+    /// Adds or replaces a target (docker: name = tag, [`FileMeta::docker`]).
+    pub fn add_target(
+        &mut self,
+        role: &RoleName,
+        name: &str,
+        meta: FileMeta,
+    ) -> Result<(), EditorError> {
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(EditorError::InvalidTargetName {
+                name: name.to_owned(),
+            });
+        }
+        self.check_paths(role, name)?;
+        let state = self.role_mut(role)?;
+        state.body.targets.insert(name.to_owned(), meta);
+        state.dirty = true;
+        Ok(())
+    }
+
+    /// Removes a target; returns whether it was there.
+    pub fn remove_target(&mut self, role: &RoleName, name: &str) -> Result<bool, EditorError> {
+        let Some(state) = self.roles.get_mut(role) else {
+            if self.delegation(role).is_some() {
+                return Ok(false);
+            }
+            return Err(EditorError::UnknownRole { role: role.clone() });
+        };
+        let removed = state.body.targets.remove(name).is_some();
+        if removed {
+            state.dirty = true;
+        }
+        Ok(removed)
+    }
+
+    /// Creates or replaces the delegation `role` (e.g. `targets/releases`,
+    /// `targets/alice`) in its parent, with these keys, threshold and path
+    /// prefixes (`""` = everything). Keys no longer used by any delegation of
+    /// the parent are dropped.
+    pub fn add_delegation(
+        &mut self,
+        role: &RoleName,
+        keys: &[PublicKey],
+        threshold: u64,
+        paths: Vec<String>,
+    ) -> Result<(), EditorError> {
+        let parent_name = role
+            .parent()
+            .ok_or_else(|| EditorError::NotADelegation { role: role.clone() })?;
+        let unique: BTreeSet<KeyId> = keys.iter().map(PublicKey::key_id).collect();
+        if threshold == 0 || threshold > unique.len() as u64 {
+            return Err(EditorError::InvalidThreshold {
+                threshold,
+                keys: unique.len(),
+            });
+        }
+        let parent = self
+            .roles
+            .get_mut(&parent_name)
+            .ok_or_else(|| EditorError::UnknownRole {
+                role: parent_name.clone(),
+            })?;
+        let d = &mut parent.body.delegations;
+        for k in keys {
+            d.keys.insert(k.key_id(), k.clone());
+        }
+        let entry = DelegatedRole {
+            name: role.clone(),
+            keyids: unique.into_iter().collect(),
+            threshold,
+            paths,
+            extra: Extra::new(),
+        };
+        match d.roles.iter_mut().find(|r| &r.name == role) {
+            Some(existing) => {
+                let extra = std::mem::take(&mut existing.extra);
+                *existing = DelegatedRole { extra, ..entry };
+            }
+            None => d.roles.push(entry),
+        }
+        prune_keys(d);
+        parent.dirty = true;
+        Ok(())
+    }
+
+    /// Removes the delegation `role` from its parent, with its metadata
+    /// (and that of its own delegations); returns whether it existed.
+    pub fn remove_delegation(&mut self, role: &RoleName) -> Result<bool, EditorError> {
+        let parent_name = role
+            .parent()
+            .ok_or_else(|| EditorError::NotADelegation { role: role.clone() })?;
+        let parent = self
+            .roles
+            .get_mut(&parent_name)
+            .ok_or_else(|| EditorError::UnknownRole {
+                role: parent_name.clone(),
+            })?;
+        let d = &mut parent.body.delegations;
+        let before = d.roles.len();
+        d.roles.retain(|r| &r.name != role);
+        let removed = d.roles.len() != before;
+        if removed {
+            prune_keys(d);
+            parent.dirty = true;
+            let prefix = format!("{}/", role.as_str());
+            self.roles
+                .retain(|name, _| name != role && !name.as_str().starts_with(&prefix));
+        }
+        Ok(removed)
+    }
+
+    /// Replaces the keys of a base role in root (`key rotate`); for the root
+    /// role, the keys must be certificates and the current root keys will
+    /// also sign the new root.
+    pub fn set_role_keys(
+        &mut self,
+        role: RoleType,
+        keys: &[PublicKey],
+        threshold: u64,
+    ) -> Result<(), EditorError> {
+        let unique: BTreeSet<KeyId> = keys.iter().map(PublicKey::key_id).collect();
+        if threshold == 0 || threshold > unique.len() as u64 {
+            return Err(EditorError::InvalidThreshold {
+                threshold,
+                keys: unique.len(),
+            });
+        }
+        if role == RoleType::Root {
+            if keys
+                .iter()
+                .any(|k| k.keytype() != crate::key::KeyType::EcdsaX509)
+            {
+                return Err(EditorError::RootKeyNotCertificate);
+            }
+            if self.signing_root.is_none() && self.root_bytes.is_some() {
+                self.signing_root = Some(self.root.clone());
+            }
+        }
+        for k in keys {
+            self.root.keys.insert(k.key_id(), k.clone());
+        }
+        let rk = self
+            .root
+            .roles
+            .entry(role.base_name().to_owned())
+            .or_insert(RoleKeys {
+                keyids: vec![],
+                threshold,
+                extra: Extra::new(),
+            });
+        rk.keyids = unique.into_iter().collect();
+        rk.threshold = threshold;
+        let used: BTreeSet<KeyId> = self
+            .root
+            .roles
+            .values()
+            .flat_map(|r| r.keyids.iter().cloned())
+            .collect();
+        self.root.keys.retain(|id, _| used.contains(id));
+        self.root_dirty = true;
+        if role == RoleType::Targets {
+            if let Some(t) = self.roles.get_mut(&RoleName::targets()) {
+                t.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a role to be re-signed with a fresh version and expiry.
+    pub fn touch(&mut self, role: &RoleName) -> Result<(), EditorError> {
+        if role.as_str() == "root" {
+            self.root_dirty = true;
+            return Ok(());
+        }
+        self.role_mut(role)?.dirty = true;
+        Ok(())
+    }
+
+    /// Signs every changed role with the matching `signers` and returns the
+    /// files to upload: root, targets, delegations, then snapshot and
+    /// timestamp when a signer for them is among `signers`. A role whose
+    /// threshold the signers cannot meet is an error and nothing changes.
+    pub fn sign(&mut self, signers: &[&dyn Sign]) -> Result<Vec<SignedRole>, EditorError> {
+        let mut next = self.clone();
+        let out = next.sign_in_place(signers)?;
+        *self = next;
+        Ok(out)
+    }
+
+    fn sign_in_place(&mut self, signers: &[&dyn Sign]) -> Result<Vec<SignedRole>, EditorError> {
+        let mut out = Vec::new();
+        if self.root_dirty {
+            let role = RoleName::root();
+            self.root.version += 1;
+            self.root.expires = self.now + self.expiries.root;
+            let rk = self
+                .root
+                .role(RoleType::Root)
+                .ok_or_else(|| EditorError::UnknownRole { role: role.clone() })?;
+            let mut chosen =
+                threshold_signers(&role, &self.root.keys, &rk.keyids, rk.threshold, signers)?;
+            if let Some(old) = &self.signing_root {
+                let ork = old
+                    .role(RoleType::Root)
+                    .ok_or_else(|| EditorError::UnknownRole { role: role.clone() })?;
+                for pair in
+                    threshold_signers(&role, &old.keys, &ork.keyids, ork.threshold, signers)?
+                {
+                    if !chosen.iter().any(|(_, k)| *k == pair.1) {
+                        chosen.push(pair);
+                    }
+                }
+            }
+            let signed = sign_metadata(&role, self.root.version, &self.root, &chosen)?;
+            self.root_bytes = Some(signed.bytes.clone());
+            out.push(signed);
+        }
+        // Parents' delegation entries are stable by now; sign each dirty
+        // targets role with the keys its parent (or root) lists.
+        let dirty: Vec<RoleName> = self
+            .roles
+            .iter()
+            .filter(|(_, s)| s.dirty)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in dirty {
+            let (keys, keyids, threshold) = if name.is_delegation() {
+                let d = self
+                    .delegation(&name)
+                    .ok_or_else(|| EditorError::UnknownRole { role: name.clone() })?
+                    .clone();
+                let parent = name
+                    .parent()
+                    .and_then(|p| self.roles.get(&p))
+                    .ok_or_else(|| EditorError::UnknownRole { role: name.clone() })?;
+                (parent.body.delegations.keys.clone(), d.keyids, d.threshold)
+            } else {
+                let rk = self
+                    .root
+                    .role(RoleType::Targets)
+                    .ok_or_else(|| EditorError::UnknownRole { role: name.clone() })?;
+                (self.root.keys.clone(), rk.keyids.clone(), rk.threshold)
+            };
+            let chosen = threshold_signers(&name, &keys, &keyids, threshold, signers)?;
+            let expires = self.now + self.expiries.targets;
+            let state = self
+                .roles
+                .get_mut(&name)
+                .ok_or_else(|| EditorError::UnknownRole { role: name.clone() })?;
+            state.body.version += 1;
+            state.body.expires = expires;
+            let signed = sign_metadata(&name, state.body.version, &state.body, &chosen)?;
+            state.bytes = Some(signed.bytes.clone());
+            state.dirty = false;
+            out.push(signed);
+        }
+        if let Some(snap) = self.try_snapshot(signers)? {
+            if let Some(ts) = self.try_timestamp(&snap.bytes, signers)? {
+                out.push(snap);
+                out.push(ts);
+            } else {
+                out.push(snap);
+            }
+        }
+        self.root_dirty = false;
+        self.signing_root = None;
+        Ok(out)
+    }
+
+    fn pick_one<'a>(&self, role: RoleType, signers: &[&'a dyn Sign]) -> Option<&'a dyn Sign> {
+        let rk = self.root.role(role)?;
+        let matched = match_signers(&self.root.keys, &rk.keyids, signers);
+        matched.first().map(|(s, _)| *s)
+    }
+
+    fn try_snapshot(&mut self, signers: &[&dyn Sign]) -> Result<Option<SignedRole>, EditorError> {
+        let Some(signer) = self.pick_one(RoleType::Snapshot, signers) else {
+            return Ok(None);
+        };
+        let root = RoleName::root();
+        let mut files: Vec<(&RoleName, &[u8])> = Vec::new();
+        if let Some(b) = &self.root_bytes {
+            files.push((&root, b));
+        }
+        for (name, state) in &self.roles {
+            if let Some(b) = &state.bytes {
+                files.push((name, b));
+            }
+        }
+        let version = self.snapshot_version + 1;
+        let snap = build_snapshot(version, self.now + self.expiries.snapshot, files, signer)?;
+        self.snapshot_version = version;
+        Ok(Some(snap))
+    }
+
+    fn try_timestamp(
+        &mut self,
+        snapshot: &[u8],
+        signers: &[&dyn Sign],
+    ) -> Result<Option<SignedRole>, EditorError> {
+        let Some(signer) = self.pick_one(RoleType::Timestamp, signers) else {
+            return Ok(None);
+        };
+        let version = self.timestamp_version + 1;
+        let ts = build_timestamp(
+            version,
+            self.now + self.expiries.timestamp,
+            snapshot,
+            signer,
+        )?;
+        self.timestamp_version = version;
+        Ok(Some(ts))
+    }
+}
+
+fn prune_keys(d: &mut crate::schema::Delegations) {
+    let used: BTreeSet<KeyId> = d
+        .roles
+        .iter()
+        .flat_map(|r| r.keyids.iter().cloned())
+        .collect();
+    d.keys.retain(|id, _| used.contains(id));
+}
