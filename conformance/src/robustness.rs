@@ -1,0 +1,223 @@
+//! Robustness: concurrent pushes, uploads and tag updates must neither fail nor corrupt data.
+
+use bytes::Bytes;
+use futures::future::join_all;
+use oci_types::Digest;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::check::{Check, ensure, expect_status, fail, parse_upload_range, require_header};
+use crate::ctx::{Ctx, location, random_bytes, with_query};
+use crate::{Case, case};
+
+pub(crate) fn cases() -> Vec<Case> {
+    vec![
+        case!("concurrent-same-blob", concurrent_same_blob),
+        case!("concurrent-chunked-uploads", concurrent_chunked),
+        case!("concurrent-tag-updates", concurrent_tag_updates),
+        case!("interleaved-patches", interleaved_patches),
+    ]
+}
+
+const CHUNK: usize = 64 * 1024;
+
+async fn concurrent_same_blob(ctx: Ctx) -> Check {
+    let data = random_bytes(256 * 1024);
+    let repos: Vec<String> = (0..16)
+        .map(|i| ctx.repo(&format!("same-blob-{i}")))
+        .collect();
+    let pushes = repos.iter().map(|r| {
+        let ctx = ctx.clone();
+        let data = data.clone();
+        let r = r.clone();
+        async move { ctx.push_blob(&r, &data).await }
+    });
+    let mut digest = None;
+    for (i, res) in join_all(pushes).await.into_iter().enumerate() {
+        match res {
+            Ok(d) => digest = Some(d),
+            Err(e) => fail!("concurrent push {i} failed: {}", message(e)),
+        }
+    }
+    let Some(d) = digest else {
+        fail!("no push ran")
+    };
+    for r in &repos {
+        ctx.blob_reads_back(r, &d, &data).await?;
+    }
+    Ok(())
+}
+
+fn message(s: crate::check::Stop) -> String {
+    match s {
+        crate::check::Stop::Fail(m) | crate::check::Stop::Skip(m) => m,
+    }
+}
+
+/// One chunked upload of `data` in `CHUNK`-sized pieces with Content-Range.
+async fn chunked_upload(ctx: &Ctx, repo: &str, data: &Bytes) -> Check<Digest> {
+    let d = Digest::sha256_of(data);
+    let mut loc = ctx.start_upload(repo).await?;
+    let mut offset = 0;
+    for chunk in data.chunks(CHUNK) {
+        let resp = ctx
+            .call_url(Method::PATCH, &loc)
+            .header("content-type", "application/octet-stream")
+            .header(
+                "content-range",
+                format!("{}-{}", offset, offset + chunk.len() - 1),
+            )
+            .body(Bytes::copy_from_slice(chunk))
+            .send()
+            .await?;
+        expect_status(&resp, &[202])?;
+        loc = location(&resp)?;
+        offset += chunk.len();
+    }
+    let resp = ctx
+        .call_url(Method::PUT, &with_query(&loc, "digest", &d.to_string()))
+        .send()
+        .await?;
+    expect_status(&resp, &[201])?;
+    Ok(d)
+}
+
+async fn concurrent_chunked(ctx: Ctx) -> Check {
+    let repo = ctx.repo("chunked-many");
+    let blobs: Vec<Bytes> = (0..6).map(|_| random_bytes(3 * CHUNK + 123)).collect();
+    let uploads = blobs.iter().map(|b| {
+        let ctx = ctx.clone();
+        let b = b.clone();
+        let repo = repo.clone();
+        async move { chunked_upload(&ctx, &repo, &b).await }
+    });
+    let results = join_all(uploads).await;
+    for (i, (res, data)) in results.into_iter().zip(&blobs).enumerate() {
+        match res {
+            Ok(d) => ctx.blob_reads_back(&repo, &d, data).await?,
+            Err(e) => fail!("concurrent chunked upload {i} failed: {}", message(e)),
+        }
+    }
+    Ok(())
+}
+
+async fn concurrent_tag_updates(ctx: Ctx) -> Check {
+    let repo = ctx.repo("tag-race");
+    let mut manifests = Vec::new();
+    for i in 0..20 {
+        manifests.push(
+            ctx.prepare_image(
+                &repo,
+                json!({"annotations": {"org.bay.test.n": i.to_string()}}),
+            )
+            .await?,
+        );
+    }
+    let puts = manifests.iter().map(|m| {
+        let ctx = ctx.clone();
+        let m = m.clone();
+        let repo = repo.clone();
+        async move { ctx.put_manifest_raw(&repo, "hot", &m).await }
+    });
+    for (i, res) in join_all(puts).await.into_iter().enumerate() {
+        let resp = res?;
+        ensure!(
+            resp.status.as_u16() == 201,
+            "concurrent tag update {i}: {}",
+            resp.describe()
+        );
+    }
+    let get = ctx.get_manifest(&repo, "hot").await?;
+    expect_status(&get, &[200])?;
+    let Some(winner) = manifests.iter().find(|m| m.bytes == get.body) else {
+        fail!("tag points at bytes that match none of the 20 pushed manifests");
+    };
+    crate::check::digest_header_if_present(&get, &winner.digest.to_string())?;
+    let by_digest = ctx.get_manifest(&repo, &winner.digest.to_string()).await?;
+    expect_status(&by_digest, &[200])?;
+    Ok(())
+}
+
+/// Fire every chunk of one upload at once, then resume from the server's reported offset.
+/// A conforming server rejects out-of-order chunks with 416; whatever it did, the final PUT
+/// may only succeed if the stored bytes are exactly the data.
+async fn interleaved_patches(ctx: Ctx) -> Check {
+    let repo = ctx.repo("interleaved");
+    let data = random_bytes(8 * CHUNK);
+    let d = Digest::sha256_of(&data);
+    let loc = ctx.start_upload(&repo).await?;
+    let patches = data.chunks(CHUNK).enumerate().map(|(i, c)| {
+        let ctx = ctx.clone();
+        let loc = loc.clone();
+        let chunk = Bytes::copy_from_slice(c);
+        async move {
+            let start = i * CHUNK;
+            ctx.call_url(Method::PATCH, &loc)
+                .header("content-type", "application/octet-stream")
+                .header(
+                    "content-range",
+                    format!("{}-{}", start, start + chunk.len() - 1),
+                )
+                .body(chunk)
+                .send()
+                .await
+        }
+    });
+    let mut last_loc = loc.clone();
+    for (i, res) in join_all(patches).await.into_iter().enumerate() {
+        let resp = res?;
+        match resp.status.as_u16() {
+            202 => last_loc = location(&resp)?,
+            416 => {}
+            _ => fail!(
+                "concurrent PATCH {i} must be 202 or 416: {}",
+                resp.describe()
+            ),
+        }
+    }
+    // Resume: ask for the offset and send the rest in order.
+    let st = ctx.call_url(Method::GET, &last_loc).send().await?;
+    expect_status(&st, &[204])?;
+    let mut loc = location(&st)?;
+    let range = require_header(&st, "range")?;
+    let Some((0, end)) = parse_upload_range(range) else {
+        fail!("upload status Range {range:?} is not 0-<end>");
+    };
+    // Our chunks are 64 KiB, so `0-0` can only mean an empty upload (servers report an
+    // empty upload as 0-0).
+    let mut offset = if range.trim() == "0-0" {
+        0
+    } else {
+        usize::try_from(end).map_or(usize::MAX, |e| e.saturating_add(1))
+    };
+    ensure!(
+        offset <= data.len(),
+        "upload holds {offset} bytes, more than the {} sent",
+        data.len()
+    );
+    while offset < data.len() {
+        let end = (offset + CHUNK).min(data.len());
+        let resp = ctx
+            .call_url(Method::PATCH, &loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{}-{}", offset, end - 1))
+            .body(data.slice(offset..end))
+            .send()
+            .await?;
+        expect_status(&resp, &[202])?;
+        loc = location(&resp)?;
+        offset = end;
+    }
+    let put = ctx
+        .call_url(Method::PUT, &with_query(&loc, "digest", &d.to_string()))
+        .send()
+        .await?;
+    match put.status.as_u16() {
+        201 => ctx.blob_reads_back(&repo, &d, &data).await,
+        400 => fail!(
+            "upload corrupted by interleaved PATCHes (server accepted out-of-order chunks; final digest did not match): {}",
+            put.describe()
+        ),
+        _ => fail!("final PUT: {}", put.describe()),
+    }
+}
