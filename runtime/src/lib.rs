@@ -4,6 +4,7 @@
 //!
 //! Work in progress: see issue 6.
 
+pub mod cgroups;
 pub mod fsutil;
 pub mod id;
 pub mod layers;
