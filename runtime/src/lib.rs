@@ -10,6 +10,7 @@ pub mod id;
 pub mod layers;
 pub mod layout;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 mod sys;
 #[cfg(test)]
