@@ -1,13 +1,470 @@
-//! The `bay` command-line client.
+//! The `bay` command-line client: flag parsing and exit codes only; the work
+//! is in the `bay_client` library.
 
-use clap::Parser;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use bay_client::archive::SaveFormat;
+use bay_client::commands::{self, Env, HistoryOptions, ImagesOptions};
+use bay_client::import::ImportOptions;
+use bay_client::progress::ProgressMode;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// bay: push, pull, verify and run container images.
 #[derive(Parser)]
-#[command(name = "bay", version)]
-struct Cli {}
+#[command(name = "bay", version, disable_help_subcommand = true)]
+struct Cli {
+    /// Root of bay's image and container state.
+    #[arg(long, global = true, env = "BAY_DATA_ROOT", value_name = "DIR")]
+    data_root: Option<PathBuf>,
+    /// Registry reachable over plain HTTP (loopback hosts always are); repeatable.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST:PORT")]
+    insecure_registries: Vec<String>,
+    /// Debug logging.
+    #[arg(short = 'D', long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
+#[derive(Subcommand)]
+enum Cmd {
+    /// List images
+    Images(ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Return low-level information on images
+    Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove one or more images
+    Rm(RmiArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(TagArgs),
+    /// Save one or more images to a tar archive
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+}
+
+#[derive(Args)]
+struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short, long)]
+    all: bool,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// REPOSITORY[:TAG]
+    repository: Option<String>,
+}
+
+#[derive(Args)]
+struct TagArgs {
+    /// SOURCE_IMAGE[:TAG]
+    source: String,
+    /// TARGET_IMAGE[:TAG]
+    target: String,
+}
+
+#[derive(Args)]
+struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short, long)]
+    force: bool,
+    /// Do not delete untagged parents (accepted for compatibility)
+    #[arg(long)]
+    no_prune: bool,
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// Format output using a Go template
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Only images are supported
+    #[arg(long, value_parser = ["image"])]
+    r#type: Option<String>,
+    #[arg(required = true, value_name = "NAME")]
+    names: Vec<String>,
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+    image: String,
+}
+
+#[derive(Args)]
+struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ArchiveFormat {
+    Docker,
+    Oci,
+}
+
+#[derive(Args)]
+struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Archive format
+    #[arg(long, value_enum, default_value = "docker")]
+    format: ArchiveFormat,
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    /// Suppress the load output
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short, long)]
+    message: Option<String>,
+    /// Set platform (os/arch[/variant])
+    #[arg(long)]
+    platform: Option<String>,
+    /// file or - for STDIN
+    file: String,
+    /// REPOSITORY[:TAG]
+    reference: Option<String>,
+}
+
+#[derive(Args)]
+struct PullArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Skip image verification
+    #[arg(long)]
+    disable_content_trust: bool,
+    /// NAME[:TAG|@DIGEST]
+    name: String,
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// Suppress verbose output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Skip image signing
+    #[arg(long)]
+    disable_content_trust: bool,
+    /// NAME[:TAG]
+    name: String,
+}
+
+fn env_list(var: &str) -> Vec<String> {
+    std::env::var(var)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn env_num(var: &str) -> Option<u64> {
+    std::env::var(var).ok().and_then(|v| v.trim().parse().ok())
+}
+
+fn mode(quiet: bool) -> ProgressMode {
+    if quiet {
+        ProgressMode::Quiet
+    } else if std::io::stdout().is_terminal() {
+        ProgressMode::Tty
+    } else {
+        ProgressMode::Plain
+    }
+}
+
+/// Content trust is a separate component; until it is plugged in, refuse to
+/// pretend: with DOCKER_CONTENT_TRUST=1 an unverified pull or unsigned push
+/// would silently break the user's policy.
+fn check_trust(disabled: bool) -> anyhow::Result<()> {
+    let on = std::env::var("DOCKER_CONTENT_TRUST")
+        .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    if on && !disabled {
+        anyhow::bail!(
+            "DOCKER_CONTENT_TRUST=1 but this bay build cannot verify or sign images yet; set DOCKER_CONTENT_TRUST=0 or pass --disable-content-trust"
+        );
+    }
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut env = Env::new(cli.data_root.unwrap_or_else(commands::default_data_root));
+    env.insecure_registries = cli.insecure_registries;
+    env.insecure_registries
+        .extend(env_list("BAY_INSECURE_REGISTRIES"));
+    if let Some(n) = env_num("BAY_MAX_CONCURRENT_TRANSFERS") {
+        env.concurrency = usize::try_from(n.max(1)).unwrap_or(1);
+    }
+    if let Some(n) = env_num("BAY_PUSH_CHUNK_SIZE") {
+        env.chunk_size = n.max(1);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err = std::io::stderr();
+    let cmd = match cli.cmd {
+        Cmd::Image { cmd } => match cmd {
+            ImageCmd::Ls(a) => Cmd::Images(a),
+            ImageCmd::Rm(a) => Cmd::Rmi(a),
+            ImageCmd::Inspect(a) => {
+                return Ok(commands::inspect(
+                    &env,
+                    &a.names,
+                    a.format.as_deref(),
+                    "image",
+                    &mut out,
+                    &mut err,
+                )?);
+            }
+            ImageCmd::History(a) => Cmd::History(a),
+            ImageCmd::Prune(a) => return prune(&env, &a, &mut out),
+            ImageCmd::Tag(a) => Cmd::Tag(a),
+            ImageCmd::Save(a) => Cmd::Save(a),
+            ImageCmd::Load(a) => Cmd::Load(a),
+            ImageCmd::Import(a) => Cmd::Import(a),
+            ImageCmd::Pull(a) => Cmd::Pull(a),
+            ImageCmd::Push(a) => Cmd::Push(a),
+        },
+        other => other,
+    };
+    match cmd {
+        Cmd::Images(a) => commands::images(
+            &env,
+            &ImagesOptions {
+                all: a.all,
+                digests: a.digests,
+                quiet: a.quiet,
+                no_trunc: a.no_trunc,
+                filter: a.repository,
+            },
+            &mut out,
+        )?,
+        Cmd::Tag(a) => commands::tag(&env, &a.source, &a.target)?,
+        Cmd::Rmi(a) => commands::rmi(&env, &a.images, a.force, &mut out, &mut err)?,
+        Cmd::Inspect(a) => commands::inspect(
+            &env,
+            &a.names,
+            a.format.as_deref(),
+            "object",
+            &mut out,
+            &mut err,
+        )?,
+        Cmd::History(a) => commands::history(
+            &env,
+            &a.image,
+            &HistoryOptions {
+                no_trunc: a.no_trunc,
+                quiet: a.quiet,
+                human: a.human,
+            },
+            &mut out,
+        )?,
+        Cmd::Save(a) => {
+            let format = match a.format {
+                ArchiveFormat::Docker => SaveFormat::Docker,
+                ArchiveFormat::Oci => SaveFormat::Oci,
+            };
+            drop(out);
+            commands::save(&env, &a.images, a.output.as_deref(), format)?;
+        }
+        Cmd::Load(a) => {
+            let mut sink = std::io::sink();
+            let w: &mut dyn Write = if a.quiet { &mut sink } else { &mut out };
+            commands::load(&env, a.input.as_deref(), w)?;
+        }
+        Cmd::Import(a) => {
+            let opts = ImportOptions {
+                changes: a.change,
+                message: a.message,
+                platform: a
+                    .platform
+                    .as_deref()
+                    .map(bay_client::image::Platform::parse)
+                    .transpose()?,
+            };
+            commands::import(&env, &a.file, a.reference.as_deref(), &opts, &mut out)?;
+        }
+        Cmd::Pull(a) => {
+            check_trust(a.disable_content_trust)?;
+            drop(out);
+            runtime()?.block_on(commands::pull(
+                &env,
+                &a.name,
+                a.platform.as_deref(),
+                mode(a.quiet),
+                Box::new(std::io::stdout()),
+            ))?;
+        }
+        Cmd::Push(a) => {
+            check_trust(a.disable_content_trust)?;
+            drop(out);
+            runtime()?.block_on(commands::push(
+                &env,
+                &a.name,
+                mode(a.quiet),
+                Box::new(std::io::stdout()),
+            ))?;
+        }
+        Cmd::Image { .. } => {}
+    }
+    Ok(())
+}
+
+fn prune(env: &Env, a: &PruneArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if !a.force {
+        let what = if a.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        };
+        write!(
+            out,
+            "WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
+        )?;
+        out.flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            return Ok(());
+        }
+    }
+    Ok(commands::prune(env, a.all, out)?)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let filter = if cli.debug {
+        tracing_subscriber::EnvFilter::new("debug")
+    } else {
+        tracing_subscriber::EnvFilter::try_from_env("BAY_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let reported = e
+                .downcast_ref::<commands::CommandError>()
+                .is_some_and(commands::CommandError::already_reported);
+            if !reported {
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                {
+                    return ExitCode::SUCCESS;
+                }
+                // Our messages already embed their direct causes; add only
+                // deeper ones (e.g. "connection refused" under reqwest's text).
+                let mut msg = e.to_string();
+                for cause in e.chain().skip(1) {
+                    let c = cause.to_string();
+                    if !msg.contains(&c) {
+                        msg.push_str(": ");
+                        msg.push_str(&c);
+                    }
+                }
+                eprintln!("Error: {msg}");
+            }
+            ExitCode::from(1)
+        }
+    }
 }

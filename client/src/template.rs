@@ -359,7 +359,9 @@ fn call(
                         match i.and_then(|i| a.get(i)) {
                             Some(x) => x.clone(),
                             None => {
-                                return Err(TemplateError::Exec(format!("index out of range: {n}")));
+                                return Err(TemplateError::Exec(format!(
+                                    "index out of range: {n}"
+                                )));
                             }
                         }
                     }

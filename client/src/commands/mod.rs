@@ -1,1 +1,155 @@
-//! x
+//! The CLI verbs, one function each, writing docker's output to the writers
+//! they are given. The binary parses flags, builds a [`Env`], calls one of
+//! these and maps [`CommandError`] to docker's exit codes.
+
+mod archive;
+mod images;
+mod inspect;
+mod transfer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use archive::{import, load, save};
+pub use images::{ImagesOptions, images, prune, rmi, tag};
+pub use inspect::{HistoryOptions, history, inspect, inspect_value};
+pub use transfer::{pull, push};
+
+use crate::registry::{Anonymous, AuthProvider, ClientOptions};
+use crate::store::{ImageStore, ImageUsers, NoContainers, StoreError};
+use crate::trust::{NoTrust, TrustPolicy};
+
+/// Everything a command may need besides its own arguments.
+#[derive(Clone)]
+pub struct Env {
+    /// The data root (`--data-root`, `BAY_DATA_ROOT`).
+    pub data_root: PathBuf,
+    /// Hosts allowed over plain HTTP besides loopback.
+    pub insecure_registries: Vec<String>,
+    /// Credentials source.
+    pub auth: Arc<dyn AuthProvider>,
+    /// Content-trust policy.
+    pub trust: Arc<dyn TrustPolicy>,
+    /// Who uses images (containers).
+    pub users: Arc<dyn ImageUsers + Send + Sync>,
+    /// Layers transferred at once.
+    pub concurrency: usize,
+    /// Push chunk size in bytes.
+    pub chunk_size: u64,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("data_root", &self.data_root)
+            .field("insecure_registries", &self.insecure_registries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Env {
+    /// An environment with no credentials, no trust and no containers.
+    pub fn new(data_root: PathBuf) -> Self {
+        Env {
+            data_root,
+            insecure_registries: Vec::new(),
+            auth: Arc::new(Anonymous),
+            trust: Arc::new(NoTrust),
+            users: Arc::new(NoContainers),
+            concurrency: 6,
+            chunk_size: 16 << 20,
+        }
+    }
+
+    /// Opens the image store.
+    pub fn store(&self) -> Result<ImageStore, StoreError> {
+        ImageStore::open(&self.data_root)
+    }
+
+    /// Registry client options.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            auth: self.auth.clone(),
+            ..ClientOptions::default()
+        }
+    }
+}
+
+/// The data root docker users expect: `/var/lib/bay` for root, else
+/// `$XDG_DATA_HOME/bay` or `~/.local/share/bay`.
+pub fn default_data_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/bay");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("bay");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/share/bay")
+}
+
+/// Command failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// Local store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Registry.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// save/load.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+    /// import.
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
+    /// `--format`.
+    #[error(transparent)]
+    Template(#[from] crate::template::TemplateError),
+    /// A reference did not parse.
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+    /// `--platform`.
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    /// Writing output or reading input failed.
+    #[error("cannot {op} {what}: {source}")]
+    Io {
+        /// What we tried.
+        op: &'static str,
+        /// On what.
+        what: String,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `save` to a terminal.
+    #[error("cowardly refusing to save to a terminal. Use the -o flag or redirect")]
+    RefuseTerminal,
+    /// `tag` with a digest destination.
+    #[error("refusing to create a tag with a digest reference")]
+    TagDigest,
+    /// Some of several names failed; each error was already printed.
+    #[error("{failed} of the requested operations failed")]
+    Partial {
+        /// How many failed.
+        failed: usize,
+    },
+}
+
+impl CommandError {
+    /// True when the messages were already printed (exit 1 silently).
+    pub fn already_reported(&self) -> bool {
+        matches!(self, CommandError::Partial { .. })
+    }
+}
+
+pub(crate) fn out_err(source: std::io::Error) -> CommandError {
+    CommandError::Io {
+        op: "write",
+        what: "output".to_owned(),
+        source,
+    }
+}

@@ -1,0 +1,185 @@
+//! `inspect` and `history`.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::{CommandError, Env, out_err};
+use crate::format::{human_size, since, table};
+use crate::store::{ImageStore, Index, StoreError};
+use crate::template::Template;
+
+/// The `docker image inspect` document for one image.
+pub fn inspect_value(store: &ImageStore, ix: &Index, query: &str) -> Result<Value, StoreError> {
+    let id = ix.lookup(query)?;
+    let rec = &ix.images[&id];
+    let (cfg, raw) = store.config_of(&id)?;
+    let rawv: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let manifest_size = store.blob_size(&rec.manifest).unwrap_or(0);
+    let mut v = json!({
+        "Id": id.to_string(),
+        "RepoTags": ix.tags_of(&id),
+        "RepoDigests": rec.repo_digests.iter().collect::<Vec<_>>(),
+        "Parent": "",
+        "Comment": cfg.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
+        "Created": cfg.created.clone().unwrap_or_default(),
+        "DockerVersion": rawv.get("docker_version").cloned().unwrap_or(json!("")),
+        "Author": cfg.author.clone().unwrap_or_default(),
+        "Config": cfg.config.clone().unwrap_or(Value::Null),
+        "Architecture": cfg.architecture,
+        "Os": cfg.os,
+        "Size": rec.size,
+        "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids.iter().map(ToString::to_string).collect::<Vec<_>>()},
+        "Metadata": {"LastTagTime": rec.last_tag_time.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned())},
+        "Descriptor": {"mediaType": rec.manifest_media_type, "digest": rec.manifest.to_string(), "size": manifest_size},
+    });
+    if let (Some(var), Value::Object(m)) = (cfg.variant, &mut v) {
+        m.insert("Variant".into(), json!(var));
+    }
+    Ok(v)
+}
+
+/// `bay inspect [--format F] IMAGE…` (and `bay image inspect`). `object_word`
+/// is "object" for `inspect` and "image" for `image inspect`, as in docker's errors.
+pub fn inspect(
+    env: &Env,
+    names: &[String],
+    format: Option<&str>,
+    object_word: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let tmpl = format.map(Template::parse).transpose()?;
+    let store = env.store()?;
+    let ix = store.read_index()?;
+    let mut found = Vec::new();
+    let mut failed = 0;
+    for n in names {
+        match inspect_value(&store, &ix, n) {
+            Ok(v) => found.push(v),
+            Err(StoreError::Lookup(_)) => {
+                failed += 1;
+                writeln!(err, "Error: No such {object_word}: {n}").map_err(out_err)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match tmpl {
+        Some(t) => {
+            for v in &found {
+                let s = t.render(v)?;
+                writeln!(out, "{s}").map_err(out_err)?;
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&found, &mut ser).map_err(|e| out_err(e.into()))?;
+            out.write_all(&buf).map_err(out_err)?;
+            writeln!(out).map_err(out_err)?;
+        }
+    }
+    if failed > 0 {
+        return Err(CommandError::Partial { failed });
+    }
+    Ok(())
+}
+
+/// `bay history` flags.
+#[derive(Debug, Clone)]
+pub struct HistoryOptions {
+    /// `--no-trunc`.
+    pub no_trunc: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `-H` (default true): human sizes and dates.
+    pub human: bool,
+}
+
+/// docker's `stringutils.Ellipsis`: at most `max` characters, the last being "…".
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(max - 1).collect();
+    t.push('…');
+    t
+}
+
+/// `bay history IMAGE`.
+pub fn history(
+    env: &Env,
+    name: &str,
+    opts: &HistoryOptions,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let store = env.store()?;
+    let ix = store.read_index()?;
+    let id = ix.lookup(name).map_err(StoreError::from)?;
+    let rec = &ix.images[&id];
+    let (cfg, _) = store.config_of(&id)?;
+    let manifest = store.manifest_of(rec)?;
+    let mut layers = manifest.layers.iter();
+    let mut entries: Vec<(Option<String>, String, u64, String)> = Vec::new();
+    if cfg.history.is_empty() {
+        for l in manifest.layers.iter() {
+            entries.push((None, String::new(), l.size, String::new()));
+        }
+    }
+    for h in &cfg.history {
+        let size = if h.empty_layer {
+            0
+        } else {
+            layers.next().map_or(0, |l| l.size)
+        };
+        entries.push((
+            h.created.clone(),
+            h.created_by.clone().unwrap_or_default().replace('\t', " "),
+            size,
+            h.comment.clone().unwrap_or_default(),
+        ));
+    }
+    entries.reverse();
+    let image_col = |i: usize| {
+        if i == 0 {
+            if opts.no_trunc {
+                id.to_string()
+            } else {
+                id.hex()[..12].to_owned()
+            }
+        } else {
+            "<missing>".to_owned()
+        }
+    };
+    if opts.quiet {
+        for i in 0..entries.len() {
+            writeln!(out, "{}", image_col(i)).map_err(out_err)?;
+        }
+        return Ok(());
+    }
+    let mut rows = vec![
+        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for (i, (created, by, size, comment)) in entries.into_iter().enumerate() {
+        let t = created
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        let created = if opts.human {
+            since(t)
+        } else {
+            created.unwrap_or_default()
+        };
+        let by = if opts.no_trunc { by } else { ellipsis(&by, 45) };
+        let size = if opts.human {
+            human_size(size)
+        } else {
+            size.to_string()
+        };
+        rows.push(vec![image_col(i), created, by, size, comment]);
+    }
+    out.write_all(table(&rows).as_bytes()).map_err(out_err)
+}
