@@ -109,6 +109,14 @@ impl Call<'_> {
         self
     }
 
+    /// Send these chunks, then abort the request before the body ends.
+    pub fn aborted(mut self, chunks: Vec<Bytes>) -> Self {
+        if let Ok(req) = &mut self.req {
+            req.body = Body::Aborted(chunks);
+        }
+        self
+    }
+
     /// Send and read the whole response.
     pub async fn send(self) -> Check<Response> {
         let req = self.req?;

@@ -20,6 +20,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("tags-list-n", tags_n),
         case!("tags-list-last", tags_last),
         case!("tags-list-n-zero", tags_n_zero),
+        case!("tags-list-n-large", tags_n_large),
         case!("tags-list-unknown-repo", tags_unknown_repo),
         case!("catalog", catalog),
         case!("referrers-subject-header", referrers_subject_header),
@@ -29,6 +30,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("referrers-missing-subject", referrers_missing_subject),
         case!("referrers-invalid-digest", referrers_invalid_digest),
         case!("referrers-tag-schema", referrers_tag_schema),
+        case!("referrers-repo-isolation", referrers_repo_isolation),
     ]
 }
 
@@ -629,4 +631,51 @@ async fn referrers_tag_schema(ctx: Ctx) -> Check {
     let (got, _) = referrers(&ctx, &repo, &subject.digest.to_string(), "").await?;
     let expected: BTreeMap<String, Value> = [(r.digest.to_string(), want)].into_iter().collect();
     same_descriptors(&got, &expected)
+}
+
+async fn tags_n_large(ctx: Ctx) -> Check {
+    let repo = tagged_repo(&ctx, "tags-n-large").await?;
+    let page = tag_page(&ctx, &tags_url(&ctx, &repo, "?n=100")?, &repo).await?;
+    let set: BTreeSet<String> = page.tags.iter().cloned().collect();
+    ensure!(
+        set == expected_tags() && set.len() == page.tags.len(),
+        "?n=100 gave {:?}",
+        page.tags
+    );
+    ensure!(
+        page.next.is_none(),
+        "?n=100 returned every tag but still sent Link"
+    );
+    Ok(())
+}
+
+/// A referrer pushed in another repository is not a referrer of the subject here.
+async fn referrers_repo_isolation(ctx: Ctx) -> Check {
+    let repo = ctx.repo("referrers-home");
+    let elsewhere = ctx.repo("referrers-elsewhere");
+    let subject = ctx.prepare_image(&repo, json!({})).await?;
+    ctx.put_manifest(&repo, "v1", &subject).await?;
+    let foreign = ctx
+        .prepare_artifact(
+            &elsewhere,
+            mt::OCI_EMPTY,
+            json!({"artifactType": SIG, "subject": subject.descriptor()}),
+        )
+        .await?;
+    ctx.put_manifest(&elsewhere, &foreign.digest.to_string(), &foreign)
+        .await?;
+    let (got, _) = referrers(&ctx, &repo, &subject.digest.to_string(), "").await?;
+    ensure!(
+        got.is_empty(),
+        "referrers of {repo} include a manifest from {elsewhere}: {got:?}"
+    );
+    let (there, _) = referrers(&ctx, &elsewhere, &subject.digest.to_string(), "").await?;
+    let want: BTreeMap<String, Value> = [(foreign.digest.to_string(), {
+        let mut d = foreign.descriptor();
+        crate::ctx::merge(&mut d, json!({"artifactType": SIG}));
+        d
+    })]
+    .into_iter()
+    .collect();
+    same_descriptors(&there, &want)
 }

@@ -23,6 +23,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("name-dotdot", name_dotdot),
         case!("name-grammar", name_grammar),
         case!("name-too-long", name_too_long),
+        case!("tag-invalid", tag_invalid),
         case!("digest-invalid-blob", digest_invalid_blob),
         case!("digest-invalid-upload", digest_invalid_upload),
         case!("digest-invalid-manifest", digest_invalid_manifest),
@@ -433,5 +434,22 @@ async fn huge_header(ctx: Ctx) -> Check {
         "registry unhealthy after a 1 MiB header: {}",
         alive.describe()
     );
+    Ok(())
+}
+
+/// Tags outside `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` are refused on PUT with a spec error.
+async fn tag_invalid(ctx: Ctx) -> Check {
+    let repo = ctx.repo("tag-invalid");
+    let m = ctx.prepare_image(&repo, json!({})).await?;
+    let long = "t".repeat(129);
+    for tag in [".dot", "-dash", long.as_str(), "a+b", "%2e%2e"] {
+        let resp = ctx.put_manifest_raw(&repo, tag, &m).await?;
+        ensure!(
+            matches!(resp.status.as_u16(), 400 | 404),
+            "PUT manifest with invalid tag {tag:?} must be refused: {}",
+            resp.describe()
+        );
+        expect_error(&resp, &[400, 404], &[])?;
+    }
     Ok(())
 }

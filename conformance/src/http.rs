@@ -164,6 +164,9 @@ pub enum Body {
     /// A body sent with `Transfer-Encoding: chunked`, one HTTP chunk per element, as docker
     /// does for streamed blob uploads.
     Chunked(Vec<Bytes>),
+    /// Like [`Body::Chunked`], but the body stream fails after the last chunk, so the client
+    /// aborts the request mid-body (a client crash or a dropped connection).
+    Aborted(Vec<Bytes>),
 }
 
 /// A request to send with [`Http::send`].
@@ -483,6 +486,17 @@ impl Http {
                     chunks.clone().into_iter().map(Ok::<Bytes, std::io::Error>),
                 );
                 builder.body(reqwest::Body::wrap_stream(stream))
+            }
+            Body::Aborted(chunks) => {
+                let items = chunks
+                    .clone()
+                    .into_iter()
+                    .map(Ok::<Bytes, std::io::Error>)
+                    .chain(std::iter::once(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "conformance suite aborts this upload on purpose",
+                    ))));
+                builder.body(reqwest::Body::wrap_stream(futures::stream::iter(items)))
             }
         };
         let transport = |source| HttpError::Transport {

@@ -17,6 +17,8 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("delete-manifest", delete_manifest),
         case!("delete-blob", delete_blob),
         case!("delete-unknown", delete_unknown),
+        case!("delete-blob-repush", delete_blob_repush),
+        case!("delete-referrer", delete_referrer),
     ]
 }
 
@@ -169,5 +171,78 @@ async fn delete_unknown(ctx: Ctx) -> Check {
         skip!("blob deletion disabled (405)");
     }
     expect_error(&blob, &[404], &["BLOB_UNKNOWN"])?;
+    Ok(())
+}
+
+/// A deleted blob can be pushed again and read back.
+async fn delete_blob_repush(ctx: Ctx) -> Check {
+    let repo = ctx.repo("delete-repush");
+    let data = random_bytes(4321);
+    let d = ctx.push_blob(&repo, &data).await?;
+    let del = ctx
+        .call(Method::DELETE, &format!("/v2/{repo}/blobs/{d}"))
+        .send()
+        .await?;
+    deleted(&del, "blob")?;
+    ctx.push_blob(&repo, &data).await?;
+    ctx.blob_reads_back(&repo, &d, &data).await
+}
+
+/// Deleting a referrer removes it from its subject's referrers list.
+async fn delete_referrer(ctx: Ctx) -> Check {
+    let repo = ctx.repo("delete-referrer");
+    let subject = ctx.prepare_image(&repo, json!({})).await?;
+    ctx.put_manifest(&repo, "v1", &subject).await?;
+    let mut refs = Vec::new();
+    for at in ["application/vnd.bay.test.a", "application/vnd.bay.test.b"] {
+        let r = ctx
+            .prepare_artifact(
+                &repo,
+                "application/vnd.oci.empty.v1+json",
+                json!({"artifactType": at, "subject": subject.descriptor()}),
+            )
+            .await?;
+        ctx.put_manifest(&repo, &r.digest.to_string(), &r).await?;
+        refs.push(r);
+    }
+    let list = |ctx: Ctx, repo: String, d: String| async move {
+        let resp = ctx
+            .call(Method::GET, &format!("/v2/{repo}/referrers/{d}"))
+            .send()
+            .await?;
+        if resp.status.as_u16() != 200 {
+            fail!("referrers: {}", resp.describe());
+        }
+        let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        let digests: Vec<String> = v
+            .get("manifests")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("digest").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok::<Vec<String>, crate::check::Stop>(digests)
+    };
+    let before = list(ctx.clone(), repo.clone(), subject.digest.to_string()).await?;
+    ensure!(
+        before.len() == 2,
+        "expected 2 referrers before the delete, got {before:?}"
+    );
+    let del = ctx
+        .call(
+            Method::DELETE,
+            &format!("/v2/{repo}/manifests/{}", refs[0].digest),
+        )
+        .send()
+        .await?;
+    deleted(&del, "manifest")?;
+    let after = list(ctx.clone(), repo.clone(), subject.digest.to_string()).await?;
+    ensure!(
+        after == vec![refs[1].digest.to_string()],
+        "after deleting {} the referrers are {after:?}",
+        refs[0].digest
+    );
     Ok(())
 }

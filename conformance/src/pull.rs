@@ -27,6 +27,9 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("manifest-digest-header", manifest_digest_header),
         case!("manifest-missing", manifest_missing),
         case!("manifest-invalid-reference", manifest_invalid_reference),
+        case!("manifest-no-accept", manifest_no_accept),
+        case!("blob-repo-isolation", blob_repo_isolation),
+        case!("manifest-repo-isolation", manifest_repo_isolation),
     ]
 }
 
@@ -329,5 +332,48 @@ async fn manifest_invalid_reference(ctx: Ctx) -> Check {
     let (repo, _) = pushed_image(&ctx, "manifest-invalid-ref", "v1").await?;
     let resp = ctx.get_manifest(&repo, "sha256:totallywrong").await?;
     expect_error(&resp, &[400, 404], &[])?;
+    Ok(())
+}
+
+/// Without an `Accept` header the registry still serves the stored manifest with its type
+/// (end-3: "serve the exact stored bytes").
+async fn manifest_no_accept(ctx: Ctx) -> Check {
+    let (repo, m) = pushed_image(&ctx, "manifest-no-accept", "v1").await?;
+    for reference in ["v1".to_owned(), m.digest.to_string()] {
+        let resp = ctx
+            .call(Method::GET, &format!("/v2/{repo}/manifests/{reference}"))
+            .send()
+            .await?;
+        same_manifest(&resp, &m)?;
+    }
+    Ok(())
+}
+
+/// A blob pushed to one repository is not readable through another one: every read checks
+/// the repository's own links.
+async fn blob_repo_isolation(ctx: Ctx) -> Check {
+    let owner = ctx.repo("isolation-owner");
+    let other = ctx.repo("isolation-other");
+    let data = random_bytes(300);
+    let d = ctx.push_blob(&owner, &data).await?;
+    ctx.push_blob(&other, &random_bytes(30)).await?;
+    for method in [Method::HEAD, Method::GET] {
+        let resp = ctx
+            .call(method, &format!("/v2/{other}/blobs/{d}"))
+            .send()
+            .await?;
+        expect_error(&resp, &[404], &["BLOB_UNKNOWN"])?;
+    }
+    Ok(())
+}
+
+/// The same for manifests: by digest through another repository is 404.
+async fn manifest_repo_isolation(ctx: Ctx) -> Check {
+    let (owner, m) = pushed_image(&ctx, "isolation-manifest-owner", "v1").await?;
+    let (other, _) = pushed_image(&ctx, "isolation-manifest-other", "v1").await?;
+    let resp = ctx.get_manifest(&other, &m.digest.to_string()).await?;
+    expect_error(&resp, &[404], &["MANIFEST_UNKNOWN"])?;
+    let ok = ctx.get_manifest(&owner, &m.digest.to_string()).await?;
+    expect_status(&ok, &[200])?;
     Ok(())
 }

@@ -24,11 +24,16 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("blob-post-put", post_put),
         case!("blob-streamed-patch", streamed_patch),
         case!("blob-chunked", chunked),
+        case!("blob-patch-then-put-chunk", patch_then_put_chunk),
         case!("upload-status", upload_status),
+        case!("upload-location-stable", upload_location_stable),
+        case!("upload-put-without-digest", upload_put_without_digest),
+        case!("upload-repo-isolation", upload_repo_isolation),
         case!("upload-cancel", upload_cancel),
         case!("mount-from", mount_from),
         case!("mount-missing-blob", mount_missing_blob),
         case!("mount-without-from", mount_without_from),
+        case!("mount-from-repo-without-blob", mount_from_repo_without_blob),
         case!("blob-digest-mismatch", digest_mismatch),
         case!("blob-sha512", blob_sha512),
         case!("blob-empty", blob_empty),
@@ -39,6 +44,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("manifest-artifact-subject", manifest_artifact_subject),
         case!("manifest-no-layers", manifest_no_layers),
         case!("manifest-put-by-digest", manifest_put_by_digest),
+        case!("manifest-retag", manifest_retag),
         case!("manifest-blob-unknown", manifest_blob_unknown),
         case!("manifest-missing-subject", manifest_missing_subject),
         case!("manifest-multi-tag", manifest_multi_tag),
@@ -615,5 +621,155 @@ async fn manifest_multi_tag(ctx: Ctx) -> Check {
         tagged.len() == 2,
         "only {tagged:?} of alpha, beta were applied"
     );
+    Ok(())
+}
+
+/// PATCH the first part, then close with `PUT ?digest=` carrying the rest as the final chunk.
+async fn patch_then_put_chunk(ctx: Ctx) -> Check {
+    let repo = ctx.repo("patch-put-chunk");
+    let data = random_bytes(150_000);
+    let d = Digest::sha256_of(&data);
+    let loc = ctx.start_upload(&repo).await?;
+    let r = patch_range(&ctx, &loc, 0, &data[..100_000]).await?;
+    expect_status(&r, &[202])?;
+    expect_range(&r, 99_999)?;
+    let loc = location(&r)?;
+    finish(&ctx, &loc, &d, data.slice(100_000..)).await?;
+    ctx.blob_reads_back(&repo, &d, &data).await
+}
+
+/// The upload URL stays valid across PATCHes (registry-facts §1.1; the official suite GETs
+/// the stale location and expects 204): the first Location still reports progress and
+/// accepts the next chunk.
+async fn upload_location_stable(ctx: Ctx) -> Check {
+    let repo = ctx.repo("upload-stable");
+    let data = random_bytes(2000);
+    let d = Digest::sha256_of(&data);
+    let loc0 = ctx.start_upload(&repo).await?;
+    let r = patch_range(&ctx, &loc0, 0, &data[..1000]).await?;
+    expect_status(&r, &[202])?;
+    let st = ctx.call_url(Method::GET, &loc0).send().await?;
+    ensure!(
+        st.status.as_u16() == 204,
+        "the first upload Location must still answer 204 after a PATCH: {}",
+        st.describe()
+    );
+    expect_range(&st, 999)?;
+    let r = patch_range(&ctx, &loc0, 1000, &data[1000..]).await?;
+    expect_status(&r, &[202])?;
+    expect_range(&r, 1999)?;
+    finish(&ctx, &loc0, &d, Bytes::new()).await?;
+    ctx.blob_reads_back(&repo, &d, &data).await
+}
+
+/// Closing an upload needs `?digest=`; without it the PUT is a client error, never a 5xx or
+/// a stored blob.
+async fn upload_put_without_digest(ctx: Ctx) -> Check {
+    let repo = ctx.repo("put-no-digest");
+    let loc = ctx.start_upload(&repo).await?;
+    let resp = ctx
+        .call_url(Method::PUT, &loc)
+        .blob(random_bytes(100))
+        .send()
+        .await?;
+    expect_error(
+        &resp,
+        &[400],
+        &["DIGEST_INVALID", "BLOB_UPLOAD_INVALID", "SIZE_INVALID"],
+    )?;
+    Ok(())
+}
+
+/// An upload session belongs to its repository: its id used under another repository's
+/// path is unknown there.
+async fn upload_repo_isolation(ctx: Ctx) -> Check {
+    let owner = ctx.repo("upload-owner");
+    let other = ctx.repo("upload-other");
+    ctx.push_blob(&other, &random_bytes(10)).await?;
+    let loc = ctx.start_upload(&owner).await?;
+    let moved = loc
+        .path()
+        .replacen(&format!("/v2/{owner}/"), &format!("/v2/{other}/"), 1);
+    ensure!(
+        moved != loc.path(),
+        "upload Location {loc} is not under /v2/{owner}/"
+    );
+    let mut target = ctx.http.resolve(&moved)?;
+    target.set_query(loc.query());
+    let data = random_bytes(100);
+    let d = Digest::sha256_of(&data);
+    let get = ctx.call_url(Method::GET, &target).send().await?;
+    expect_error(
+        &get,
+        &[404],
+        &["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"],
+    )?;
+    let put = ctx
+        .call_url(Method::PUT, &with_query(&target, "digest", &d.to_string()))
+        .blob(data)
+        .send()
+        .await?;
+    expect_error(
+        &put,
+        &[404],
+        &["BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"],
+    )?;
+    let get = ctx.get_blob(&other, &d).await?;
+    ensure!(
+        get.status.as_u16() == 404,
+        "blob landed in the wrong repository: {}",
+        get.describe()
+    );
+    Ok(())
+}
+
+/// Mounting from a repository that does not hold the blob must not succeed, even when the
+/// blob exists elsewhere in the registry (that would leak content across repositories).
+async fn mount_from_repo_without_blob(ctx: Ctx) -> Check {
+    let holder = ctx.repo("mount-holder");
+    let decoy = ctx.repo("mount-decoy");
+    let dst = ctx.repo("mount-thief");
+    let data = random_bytes(999);
+    let d = ctx.push_blob(&holder, &data).await?;
+    ctx.push_blob(&decoy, &random_bytes(10)).await?;
+    let resp = ctx
+        .call(
+            Method::POST,
+            &format!("/v2/{dst}/blobs/uploads/?mount={d}&from={decoy}"),
+        )
+        .send()
+        .await?;
+    ensure!(
+        resp.status.as_u16() == 202,
+        "mount from a repository lacking the blob must be 202 (new upload): {}",
+        resp.describe()
+    );
+    location(&resp)?;
+    let get = ctx.get_blob(&dst, &d).await?;
+    ensure!(
+        get.status.as_u16() == 404,
+        "blob readable after a refused mount: {}",
+        get.describe()
+    );
+    Ok(())
+}
+
+/// Pushing a different manifest to an existing tag moves the tag; the old manifest stays
+/// reachable by digest.
+async fn manifest_retag(ctx: Ctx) -> Check {
+    let repo = ctx.repo("retag");
+    let a = ctx.prepare_image(&repo, json!({})).await?;
+    let b = ctx.prepare_image(&repo, json!({})).await?;
+    ctx.put_manifest(&repo, "moving", &a).await?;
+    ctx.put_manifest(&repo, "moving", &b).await?;
+    let get = ctx.get_manifest(&repo, "moving").await?;
+    expect_status(&get, &[200])?;
+    ensure!(
+        get.body == b.bytes,
+        "tag did not move to the second manifest"
+    );
+    let old = ctx.get_manifest(&repo, &a.digest.to_string()).await?;
+    expect_status(&old, &[200])?;
+    ensure!(old.body == a.bytes, "first manifest changed");
     Ok(())
 }

@@ -16,6 +16,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("concurrent-chunked-uploads", concurrent_chunked),
         case!("concurrent-tag-updates", concurrent_tag_updates),
         case!("interleaved-patches", interleaved_patches),
+        case!("interrupted-upload", interrupted_upload),
     ]
 }
 
@@ -220,4 +221,64 @@ async fn interleaved_patches(ctx: Ctx) -> Check {
         ),
         _ => fail!("final PUT: {}", put.describe()),
     }
+}
+
+/// A client that drops the connection mid-PATCH can resume: the upload still exists, its
+/// status reports what was stored (a prefix of what was sent), and finishing from there
+/// yields the exact blob.
+async fn interrupted_upload(ctx: Ctx) -> Check {
+    let repo = ctx.repo("interrupted");
+    let data = random_bytes(4 * CHUNK);
+    let d = Digest::sha256_of(&data);
+    let loc = ctx.start_upload(&repo).await?;
+    let sent = 2 * CHUNK;
+    let chunks = vec![data.slice(..CHUNK), data.slice(CHUNK..sent)];
+    // The request is expected to fail on our side; any response it got is irrelevant.
+    let _ = ctx
+        .call_url(Method::PATCH, &loc)
+        .header("content-type", "application/octet-stream")
+        .aborted(chunks)
+        .send()
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let st = ctx.call_url(Method::GET, &loc).send().await?;
+    ensure!(
+        st.status.as_u16() == 204,
+        "upload must survive a dropped client connection: {}",
+        st.describe()
+    );
+    let mut loc = location(&st)?;
+    let range = require_header(&st, "range")?;
+    let Some((0, end)) = parse_upload_range(range) else {
+        fail!("upload status Range {range:?} is not 0-<end>");
+    };
+    // `0-0` is how servers report an empty upload.
+    let offset = if range.trim() == "0-0" {
+        0
+    } else {
+        usize::try_from(end).map_or(usize::MAX, |e| e.saturating_add(1))
+    };
+    ensure!(
+        offset <= sent,
+        "upload reports {offset} bytes, more than the {sent} sent"
+    );
+    let resp = ctx
+        .call_url(Method::PATCH, &loc)
+        .header("content-type", "application/octet-stream")
+        .header("content-range", format!("{}-{}", offset, data.len() - 1))
+        .body(data.slice(offset..))
+        .send()
+        .await?;
+    expect_status(&resp, &[202])?;
+    loc = location(&resp)?;
+    let put = ctx
+        .call_url(Method::PUT, &with_query(&loc, "digest", &d.to_string()))
+        .send()
+        .await?;
+    ensure!(
+        put.status.as_u16() == 201,
+        "finishing a resumed upload (server kept {offset} of {sent} bytes): {}",
+        put.describe()
+    );
+    ctx.blob_reads_back(&repo, &d, &data).await
 }
