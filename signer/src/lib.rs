@@ -5,6 +5,8 @@ pub mod canonical;
 pub mod cert;
 pub mod editor;
 pub mod key;
+pub mod keystore;
 pub mod names;
+pub mod passphrase;
 pub mod schema;
 pub mod verify;
