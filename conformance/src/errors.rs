@@ -33,6 +33,10 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("manifest-too-large", manifest_too_large),
         case!("manifest-4mb-accepted", manifest_4mb_accepted),
         case!("content-range-invalid", content_range_invalid),
+        case!(
+            "content-range-length-mismatch",
+            content_range_length_mismatch
+        ),
         case!("upload-unknown", upload_unknown),
         case!("path-traversal", path_traversal),
         case!("huge-header", huge_header),
@@ -450,6 +454,29 @@ async fn tag_invalid(ctx: Ctx) -> Check {
             resp.describe()
         );
         expect_error(&resp, &[400, 404], &[])?;
+    }
+    Ok(())
+}
+
+/// A chunk whose Content-Range disagrees with its length is refused and not stored.
+async fn content_range_length_mismatch(ctx: Ctx) -> Check {
+    let repo = ctx.repo("content-range-mismatch");
+    let loc = ctx.start_upload(&repo).await?;
+    let resp = ctx
+        .call_url(Method::PATCH, &loc)
+        .header("content-type", "application/octet-stream")
+        .header("content-range", "0-9")
+        .body(random_bytes(4))
+        .send()
+        .await?;
+    let s = resp.status.as_u16();
+    ensure!(
+        s == 416 || s == 400,
+        "PATCH of 4 bytes with Content-Range 0-9 must get 416 (or 400): {}",
+        resp.describe()
+    );
+    if !resp.body.is_empty() {
+        expect_error(&resp, &[s], &[])?;
     }
     Ok(())
 }

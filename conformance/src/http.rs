@@ -665,6 +665,111 @@ impl Http {
 mod tests {
     use super::*;
 
+    /// A fake registry plus token server: `/token` hands out `tok` for the right Basic
+    /// credentials; every other path wants `Bearer tok` and otherwise sends a challenge.
+    async fn fake_token_registry() -> (String, Arc<Mutex<Vec<String>>>) {
+        use hyper::service::service_fn;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let token_queries = Arc::new(Mutex::new(Vec::new()));
+        let seen = token_queries.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            let mut resp = hyper::Response::builder();
+                            let body = if req.uri().path() == "/token" {
+                                seen.lock()
+                                    .unwrap()
+                                    .push(req.uri().query().unwrap_or_default().to_owned());
+                                let good = Credentials {
+                                    username: "u".into(),
+                                    password: "p".into(),
+                                };
+                                if auth == good.basic_header() {
+                                    r#"{"token":"tok","expires_in":60}"#
+                                } else {
+                                    resp = resp.status(401);
+                                    ""
+                                }
+                            } else if auth == "Bearer tok" {
+                                "{}"
+                            } else {
+                                resp = resp.status(401).header(
+                                    "www-authenticate",
+                                    format!(r#"Bearer realm="http://{addr}/token",service="svc",scope="repository:a/b:pull""#),
+                                );
+                                r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#
+                            };
+                            resp.body(Full::new(Bytes::from(body)))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        (format!("http://{addr}"), token_queries)
+    }
+
+    fn get(http: &Http, path: &str) -> Request {
+        Request {
+            method: Method::GET,
+            url: http.resolve(path).unwrap(),
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+        }
+    }
+
+    #[tokio::test]
+    async fn bearer_flow_fetches_and_caches_tokens() {
+        let (base, queries) = fake_token_registry().await;
+        let creds = Credentials {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let http = Http::new(&base, Some(creds)).unwrap();
+        let resp = http.send(&get(&http, "/v2/a/b/tags/list")).await.unwrap();
+        assert_eq!(resp.status, StatusCode::OK);
+        let again = http.send(&get(&http, "/v2/a/b/tags/list")).await.unwrap();
+        assert_eq!(again.status, StatusCode::OK);
+        let q = queries.lock().unwrap().clone();
+        assert_eq!(q.len(), 1, "token must be cached per scope: {q:?}");
+        assert!(q[0].contains("service=svc"), "{q:?}");
+        assert!(q[0].contains("scope=repository%3Aa%2Fb%3Apull"), "{q:?}");
+        assert!(q[0].contains("account=u"), "{q:?}");
+
+        // Without credentials the 401 reaches the caller untouched.
+        let anon = Http::new(&base, None).unwrap();
+        let r = anon.send(&get(&anon, "/v2/a/b/tags/list")).await.unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let ch = Challenge::parse(r.header("www-authenticate").unwrap()).unwrap();
+        assert_eq!(ch.params["service"], "svc");
+
+        // Wrong password: the token endpoint refuses and the helper says so.
+        let bad = Http::new(
+            &base,
+            Some(Credentials {
+                username: "u".into(),
+                password: "x".into(),
+            }),
+        )
+        .unwrap();
+        let err = bad.send(&get(&bad, "/v2/a/b/tags/list")).await.unwrap_err();
+        assert!(matches!(err, HttpError::TokenRefused { .. }), "{err:?}");
+    }
+
     #[test]
     fn parses_bearer_challenge_with_commas_in_quotes() {
         let c = Challenge::parse(

@@ -29,6 +29,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("upload-location-stable", upload_location_stable),
         case!("upload-put-without-digest", upload_put_without_digest),
         case!("upload-repo-isolation", upload_repo_isolation),
+        case!("upload-closed-after-put", upload_closed_after_put),
         case!("upload-cancel", upload_cancel),
         case!("mount-from", mount_from),
         case!("mount-missing-blob", mount_missing_blob),
@@ -46,6 +47,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("manifest-put-by-digest", manifest_put_by_digest),
         case!("manifest-retag", manifest_retag),
         case!("manifest-blob-unknown", manifest_blob_unknown),
+        case!("manifest-foreign-blob", manifest_foreign_blob),
         case!("manifest-missing-subject", manifest_missing_subject),
         case!("manifest-multi-tag", manifest_multi_tag),
     ]
@@ -771,5 +773,51 @@ async fn manifest_retag(ctx: Ctx) -> Check {
     let old = ctx.get_manifest(&repo, &a.digest.to_string()).await?;
     expect_status(&old, &[200])?;
     ensure!(old.body == a.bytes, "first manifest changed");
+    Ok(())
+}
+
+/// Once an upload is closed by a successful PUT its session is gone.
+async fn upload_closed_after_put(ctx: Ctx) -> Check {
+    let repo = ctx.repo("upload-closed");
+    let data = random_bytes(500);
+    let d = Digest::sha256_of(&data);
+    let loc = ctx.start_upload(&repo).await?;
+    finish(&ctx, &loc, &d, data).await?;
+    let st = ctx.call_url(Method::GET, &loc).send().await?;
+    expect_error(&st, &[404], &["BLOB_UPLOAD_UNKNOWN"])?;
+    Ok(())
+}
+
+/// A manifest may not make a blob of another repository readable: referencing a blob this
+/// repository does not hold is refused (400 MANIFEST_BLOB_UNKNOWN), or, if the registry
+/// accepts sparse manifests, the blob still does not become readable here.
+async fn manifest_foreign_blob(ctx: Ctx) -> Check {
+    let owner = ctx.repo("foreign-owner");
+    let repo = ctx.repo("foreign-user");
+    let secret = random_bytes(1000);
+    let sd = ctx.push_blob(&owner, &secret).await?;
+    let m = ctx
+        .prepare_image(
+            &repo,
+            json!({"layers": [{"mediaType": mt::OCI_LAYER, "digest": sd.to_string(), "size": secret.len()}]}),
+        )
+        .await?;
+    let resp = ctx.put_manifest_raw(&repo, "v1", &m).await?;
+    match resp.status.as_u16() {
+        400 => {
+            expect_error(&resp, &[400], &["MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"])?;
+        }
+        201 => {}
+        _ => fail!(
+            "manifest with a blob of another repository: {}",
+            resp.describe()
+        ),
+    }
+    let get = ctx.get_blob(&repo, &sd).await?;
+    ensure!(
+        get.status.as_u16() == 404,
+        "another repository's blob became readable through a manifest: {}",
+        get.describe()
+    );
     Ok(())
 }
