@@ -488,10 +488,10 @@ fn copy_member(
     name: &str,
     expected: Option<&Digest>,
 ) -> Result<(Digest, u64), ArchiveError> {
-    if let Some(d) = expected {
-        if store.has_blob(d) {
-            return Ok((d.clone(), store.blob_size(d)?));
-        }
+    if let Some(d) = expected
+        && store.has_blob(d)
+    {
+        return Ok((d.clone(), store.blob_size(d)?));
     }
     let (mut r, _) = m.open(name)?;
     let alg = expected.map_or(Algorithm::Sha256, Digest::algorithm);

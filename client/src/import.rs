@@ -200,7 +200,7 @@ pub fn import(
     }
     // A tar starts with a ustar header, or is an all-zero (empty) archive.
     let is_tar = total >= 512
-        && total % 512 == 0
+        && total.is_multiple_of(512)
         && (head.get(257..262) == Some(b"ustar".as_slice()) || head.iter().all(|b| *b == 0));
     if !is_tar {
         return Err(ImportError::NotTar {
@@ -250,10 +250,10 @@ pub fn import(
     let rec = store.make_record(&mdigest, MediaType::OCI_MANIFEST, &manifest)?;
     store.update(|ix| {
         ImageStore::insert_record(ix, rec);
-        if let Some(t) = tag {
-            if let Some(tagname) = t.tag_or_default() {
-                ix.set_tag(&t.repository(), tagname.as_str(), &config_digest);
-            }
+        if let Some(t) = tag
+            && let Some(tagname) = t.tag_or_default()
+        {
+            ix.set_tag(&t.repository(), tagname.as_str(), &config_digest);
         }
         Ok::<_, StoreError>(())
     })?;

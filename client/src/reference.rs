@@ -249,10 +249,10 @@ fn validate_host(host: &str) -> Result<(), ReferenceError> {
             None => (host, None),
         }
     };
-    if let Some(p) = port {
-        if p.is_empty() || p.parse::<u16>().is_err() {
-            return Err(bad());
-        }
+    if let Some(p) = port
+        && (p.is_empty() || p.parse::<u16>().is_err())
+    {
+        return Err(bad());
     }
     if !host.starts_with('[') {
         let label_ok = |l: &str| {

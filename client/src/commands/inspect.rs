@@ -9,34 +9,67 @@ use crate::format::{human_size, since, table};
 use crate::store::{ImageStore, Index, StoreError};
 use crate::template::Template;
 
+/// The `docker image inspect` document, fields in docker's order.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectDoc {
+    id: String,
+    repo_tags: Vec<String>,
+    repo_digests: Vec<String>,
+    parent: String,
+    comment: String,
+    created: String,
+    docker_version: String,
+    author: String,
+    config: Value,
+    architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
+    os: String,
+    size: u64,
+    #[serde(rename = "RootFS")]
+    root_fs: Value,
+    metadata: Value,
+    descriptor: Value,
+}
+
 /// The `docker image inspect` document for one image.
-pub fn inspect_value(store: &ImageStore, ix: &Index, query: &str) -> Result<Value, StoreError> {
+pub fn inspect_value(
+    store: &ImageStore,
+    ix: &Index,
+    query: &str,
+) -> Result<InspectDoc, StoreError> {
     let id = ix.lookup(query)?;
     let rec = &ix.images[&id];
     let (cfg, raw) = store.config_of(&id)?;
     let rawv: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let manifest_size = store.blob_size(&rec.manifest).unwrap_or(0);
-    let mut v = json!({
-        "Id": id.to_string(),
-        "RepoTags": ix.tags_of(&id),
-        "RepoDigests": rec.repo_digests.iter().collect::<Vec<_>>(),
-        "Parent": "",
-        "Comment": cfg.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
-        "Created": cfg.created.clone().unwrap_or_default(),
-        "DockerVersion": rawv.get("docker_version").cloned().unwrap_or(json!("")),
-        "Author": cfg.author.clone().unwrap_or_default(),
-        "Config": cfg.config.clone().unwrap_or(Value::Null),
-        "Architecture": cfg.architecture,
-        "Os": cfg.os,
-        "Size": rec.size,
-        "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids.iter().map(ToString::to_string).collect::<Vec<_>>()},
-        "Metadata": {"LastTagTime": rec.last_tag_time.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned())},
-        "Descriptor": {"mediaType": rec.manifest_media_type, "digest": rec.manifest.to_string(), "size": manifest_size},
-    });
-    if let (Some(var), Value::Object(m)) = (cfg.variant, &mut v) {
-        m.insert("Variant".into(), json!(var));
-    }
-    Ok(v)
+    Ok(InspectDoc {
+        id: id.to_string(),
+        repo_tags: ix.tags_of(&id),
+        repo_digests: rec.repo_digests.iter().cloned().collect(),
+        parent: String::new(),
+        comment: cfg
+            .history
+            .last()
+            .and_then(|h| h.comment.clone())
+            .unwrap_or_default(),
+        created: cfg.created.clone().unwrap_or_default(),
+        docker_version: rawv
+            .get("docker_version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        author: cfg.author.clone().unwrap_or_default(),
+        config: cfg.config.clone().unwrap_or(Value::Null),
+        architecture: cfg.architecture,
+        variant: cfg.variant,
+        os: cfg.os,
+        size: rec.size,
+        root_fs: json!({"Type": "layers", "Layers": cfg.rootfs.diff_ids.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+        metadata: json!({"LastTagTime": rec.last_tag_time.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned())}),
+        descriptor: json!({"mediaType": rec.manifest_media_type, "digest": rec.manifest.to_string(), "size": manifest_size}),
+    })
 }
 
 /// `bay inspect [--format F] IMAGE…` (and `bay image inspect`). `object_word`
@@ -67,7 +100,8 @@ pub fn inspect(
     match tmpl {
         Some(t) => {
             for v in &found {
-                let s = t.render(v)?;
+                let v = serde_json::to_value(v).map_err(|e| out_err(e.into()))?;
+                let s = t.render(&v)?;
                 writeln!(out, "{s}").map_err(out_err)?;
             }
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use archive::{import, load, save};
 pub use images::{ImagesOptions, images, prune, rmi, tag};
-pub use inspect::{HistoryOptions, history, inspect, inspect_value};
+pub use inspect::{HistoryOptions, InspectDoc, history, inspect, inspect_value};
 pub use transfer::{pull, push};
 
 use crate::registry::{Anonymous, AuthProvider, ClientOptions};

@@ -533,15 +533,15 @@ impl RegistryClient {
             .as_ref()
             .map_or(oci_types::Algorithm::Sha256, Digest::algorithm);
         let digest = Digest::of(alg, &bytes);
-        if let Some(h) = header_digest {
-            if h != digest {
-                return Err(RegistryError::DigestMismatch {
-                    what: "manifest",
-                    host: self.host.clone(),
-                    expected: h,
-                    actual: digest,
-                });
-            }
+        if let Some(h) = header_digest
+            && h != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: "manifest",
+                host: self.host.clone(),
+                expected: h,
+                actual: digest,
+            });
         }
         Ok(FetchedManifest {
             bytes,

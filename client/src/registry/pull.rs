@@ -262,7 +262,7 @@ async fn download_layer(
     if part.len() > layer.size {
         part.reset()?;
     }
-    if part.len() > 0 {
+    if !part.is_empty() {
         tracing::info!(digest = %layer.digest, have = part.len(), "resuming download");
     }
     let attempts = client.opts.attempts.max(1);

@@ -160,15 +160,16 @@ pub async fn push(
     let reported = client
         .put_manifest(&repo, tag.as_str(), &rec.manifest_media_type, mbytes)
         .await?;
-    if let Some(r) = reported {
-        if r.algorithm() == rec.manifest.algorithm() && r != rec.manifest {
-            return Err(RegistryError::DigestMismatch {
-                what: "pushed manifest",
-                host,
-                expected: rec.manifest.clone(),
-                actual: r,
-            });
-        }
+    if let Some(r) = reported
+        && r.algorithm() == rec.manifest.algorithm()
+        && r != rec.manifest
+    {
+        return Err(RegistryError::DigestMismatch {
+            what: "pushed manifest",
+            host,
+            expected: rec.manifest.clone(),
+            actual: r,
+        });
     }
     store.update(|ix| {
         if let Some(r) = ix.images.get_mut(&id) {
@@ -259,15 +260,15 @@ async fn upload_blob(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let mut state: Option<(Url, u64)> = None;
-    if let Some(rec) = saved {
-        if let Ok(u) = client.resolve_location(&rec.location) {
-            match client.upload_status(repo, &u).await {
-                Ok(Some((n, loc))) if n <= size => {
-                    tracing::info!(digest = %desc.digest, offset = n, "resuming upload");
-                    state = Some((loc, n));
-                }
-                other => tracing::debug!(?other, "saved upload is gone; starting over"),
+    if let Some(rec) = saved
+        && let Ok(u) = client.resolve_location(&rec.location)
+    {
+        match client.upload_status(repo, &u).await {
+            Ok(Some((n, loc))) if n <= size => {
+                tracing::info!(digest = %desc.digest, offset = n, "resuming upload");
+                state = Some((loc, n));
             }
+            other => tracing::debug!(?other, "saved upload is gone; starting over"),
         }
     }
     let (mut loc, mut offset) = match state {

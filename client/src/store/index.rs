@@ -151,14 +151,13 @@ impl Index {
                 }) {
                     return Ok(rec.id.clone());
                 }
-            } else if let Some(tag) = r.tag_or_default() {
-                if let Some(id) = self
+            } else if let Some(tag) = r.tag_or_default()
+                && let Some(id) = self
                     .repositories
                     .get(&r.repository())
                     .and_then(|t| t.get(tag.as_str()))
-                {
-                    return Ok(id.clone());
-                }
+            {
+                return Ok(id.clone());
             }
         }
         let hex = query.strip_prefix("sha256:").unwrap_or(query);

@@ -456,19 +456,19 @@ impl ImageStore {
                 why: "(must be forced) - image is referenced in multiple repositories".to_owned(),
             });
         }
-        if let Some((cid, running)) = container_users.first() {
-            if !force || *running {
-                let state = if *running { "running " } else { "" };
-                let how = if force {
-                    "cannot be forced"
-                } else {
-                    "must be forced"
-                };
-                return Err(StoreError::Conflict {
-                    short,
-                    why: format!("({how}) - image is being used by {state}container {cid}"),
-                });
-            }
+        if let Some((cid, running)) = container_users.first()
+            && (!force || *running)
+        {
+            let state = if *running { "running " } else { "" };
+            let how = if force {
+                "cannot be forced"
+            } else {
+                "must be forced"
+            };
+            return Err(StoreError::Conflict {
+                short,
+                why: format!("({how}) - image is being used by {state}container {cid}"),
+            });
         }
         for t in &tags {
             if let Some((repo, tag)) = t.rsplit_once(':') {
@@ -579,13 +579,13 @@ impl BlobWriter {
     /// Verifies the digest (when `expected` is given), fsyncs and renames into place.
     pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64), StoreError> {
         let actual = self.hasher.finish();
-        if let Some(e) = expected {
-            if *e != actual {
-                return Err(StoreError::DigestMismatch {
-                    expected: e.clone(),
-                    actual,
-                });
-            }
+        if let Some(e) = expected
+            && *e != actual
+        {
+            return Err(StoreError::DigestMismatch {
+                expected: e.clone(),
+                actual,
+            });
         }
         let tmp = self.out.into_inner().map_err(|e| StoreError::Io {
             op: "flush",

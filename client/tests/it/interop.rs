@@ -1,0 +1,118 @@
+//! skopeo interop: skopeo pushes, bay pulls; bay pushes, skopeo pulls; and
+//! `bay save` archives are readable by skopeo.
+
+use crate::common::*;
+
+fn index_digest(dir: &std::path::Path) -> String {
+    let ix: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    ix["manifests"][0]["digest"].as_str().unwrap().to_owned()
+}
+
+fn with_skopeo(reg: &Registry) {
+    eprintln!("== skopeo interop against {}", reg.name);
+    let bay = Bay::new();
+    let layout = bay.root.path().join("layout");
+    let layers: Vec<Vec<u8>> = (0..2)
+        .map(|i| random_layer_tar(&format!("s{i}"), 100_000, 40 + i))
+        .collect();
+    let md = oci_layout(&layout, &layers, "y");
+
+    // skopeo → registry → bay
+    let dest = format!("docker://{}/x:y", reg.addr);
+    let o = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:y", layout.display()),
+        &dest,
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = format!("{}/x:y", reg.addr);
+    let out = bay.ok(&["pull", &r]);
+    assert!(out.contains(&format!("Digest: {md}")), "{out}");
+    assert_eq!(
+        bay.ok(&["inspect", "-f", "{{len .RootFS.Layers}}", &r])
+            .trim(),
+        "2"
+    );
+
+    // bay save → skopeo reads the docker-archive
+    let archive = bay.root.path().join("x.tar");
+    bay.ok(&["save", "-o", archive.to_str().unwrap(), &r]);
+    let out_dir = bay.root.path().join("from-archive");
+    let o = skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", archive.display()),
+        &format!("oci:{}:z", out_dir.display()),
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo docker-archive: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let blob = |d: &str| std::fs::read(out_dir.join("blobs/sha256").join(&d[7..])).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&blob(&index_digest(&out_dir))).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&blob(m["config"]["digest"].as_str().unwrap())).unwrap();
+    // skopeo re-serialises the config when converting to OCI; the layers must be ours.
+    let ours = bay.ok(&["inspect", "-f", "{{json .RootFS.Layers}}", &r]);
+    let ours: serde_json::Value = serde_json::from_str(&ours).unwrap();
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"], ours,
+        "same layers through the archive"
+    );
+
+    // bay → registry → skopeo
+    let Some(rootfs) = busybox_rootfs(bay.root.path()) else {
+        return;
+    };
+    bay.ok(&["import", rootfs.to_str().unwrap(), "bb:1"]);
+    let pushed = format!("{}/r/bb:1", reg.addr);
+    bay.ok(&["tag", "bb:1", &pushed]);
+    let out = bay.ok(&["push", &pushed]);
+    let digest = out
+        .lines()
+        .find(|l| l.contains(": digest: "))
+        .unwrap()
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let got = bay.root.path().join("skopeo-pulled");
+    let o = skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{pushed}"),
+        &format!("oci:{}:t", got.display()),
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo pull: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(index_digest(&got), digest);
+}
+
+#[test]
+fn skopeo_interop_distribution() {
+    if !have_skopeo() {
+        return;
+    }
+    if let Some(r) = distribution() {
+        with_skopeo(&r);
+    }
+}
+
+#[test]
+fn skopeo_interop_bay_registry() {
+    if !have_skopeo() {
+        return;
+    }
+    if let Some(r) = bay_registry() {
+        with_skopeo(&r);
+    }
+}

@@ -1,0 +1,1 @@
+//! crash/resume tests (below)
