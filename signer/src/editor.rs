@@ -19,8 +19,8 @@ use crate::canonical::{CanonicalError, to_canonical};
 use crate::key::{KeyError, KeyId, PublicKey, Sign};
 use crate::names::{Gun, RoleName};
 use crate::schema::{
-    DelegatedRole, Extra, FileMeta, Role, RoleKeys, RoleType, Root, Signature, Signed, Snapshot,
-    Targets, Timestamp, default_root_expiry, default_snapshot_expiry, default_targets_expiry,
+    DelegatedRole, Extra, FileMeta, Role, RoleKeys, RoleType, Root, Signature, Snapshot, Targets,
+    Timestamp, default_root_expiry, default_snapshot_expiry, default_targets_expiry,
     default_timestamp_expiry,
 };
 use crate::verify::TrustedRepo;
@@ -184,11 +184,7 @@ pub fn sign_metadata<T: Role + Serialize>(
             extra: Extra::new(),
         });
     }
-    let envelope = Signed {
-        signed: body,
-        signatures,
-    };
-    let bytes = to_canonical(&envelope).map_err(|source| EditorError::Canonical {
+    let bytes = go_envelope(&canonical, &signatures).map_err(|source| EditorError::Canonical {
         role: role.clone(),
         source,
     })?;
@@ -199,6 +195,83 @@ pub fn sign_metadata<T: Role + Serialize>(
         bytes,
         meta,
     })
+}
+
+/// The file exactly as Notary (Go's `json.Marshal` of `data.Signed`)
+/// writes it: `{"signed":<canonical body>,"signatures":[{"keyid","method","sig"}]}`
+/// with Go's HTML escaping (`<`, `>`, `&`, U+2028, U+2029 as `\uXXXX`).
+///
+/// The exact form matters beyond signatures: notary-server re-marshals
+/// parsed metadata when it builds the timestamp, so only bytes that are a
+/// fixpoint of Go's marshalling keep the checksums it indexes consistent.
+pub fn go_envelope(
+    canonical_signed: &[u8],
+    signatures: &[Signature],
+) -> Result<Vec<u8>, CanonicalError> {
+    let mut out = Vec::with_capacity(canonical_signed.len() + 160 * signatures.len() + 32);
+    out.extend_from_slice(b"{\"signed\":");
+    go_html_escape(&mut out, canonical_signed);
+    out.extend_from_slice(b",\"signatures\":[");
+    for (i, sig) in signatures.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // keyid, method, sig in Go's struct order, then any unknown fields.
+        let mut fields = vec![
+            (
+                "keyid".to_owned(),
+                serde_json::Value::String(sig.keyid.as_str().to_owned()),
+            ),
+            (
+                "method".to_owned(),
+                serde_json::to_value(sig.method)
+                    .map_err(|source| CanonicalError::Serialize { source })?,
+            ),
+            (
+                "sig".to_owned(),
+                serde_json::Value::String(base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    &sig.sig,
+                )),
+            ),
+        ];
+        fields.extend(sig.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.push(b'{');
+        for (j, (k, v)) in fields.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            go_html_escape(&mut out, &to_canonical(k)?);
+            out.push(b':');
+            go_html_escape(&mut out, &to_canonical(v)?);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+fn go_html_escape(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => out.extend_from_slice(b"\\u003c"),
+            b'>' => out.extend_from_slice(b"\\u003e"),
+            b'&' => out.extend_from_slice(b"\\u0026"),
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
+            {
+                out.extend_from_slice(if bytes[i + 2] == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
 }
 
 /// Picks, for each key ID of a role, a signer holding that key (X.509 keys
@@ -831,4 +904,33 @@ fn prune_keys(d: &mut crate::schema::Delegations) {
         .flat_map(|r| r.keyids.iter().cloned())
         .collect();
     d.keys.retain(|id, _| used.contains(id));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyId;
+    use crate::schema::SignatureMethod;
+
+    #[test]
+    fn go_envelope_matches_go_json_marshal_of_data_signed() {
+        let canonical = "{\"a<b>&c-é\u{2028}\":1}".as_bytes();
+        let sig = Signature {
+            keyid: KeyId::from_hex("ab"),
+            method: SignatureMethod::Eddsa,
+            sig: vec![1, 2, 3],
+            extra: Extra::new(),
+        };
+        let out = go_envelope(canonical, &[sig]).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            r#"{"signed":{"a\u003cb\u003e\u0026c-é\u2028":1},"signatures":[{"keyid":"ab","method":"eddsa","sig":"AQID"}]}"#
+        );
+        // It parses back to the same canonical body.
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            crate::canonical::value_to_canonical(&v["signed"]).unwrap(),
+            canonical
+        );
+    }
 }

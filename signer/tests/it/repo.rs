@@ -265,11 +265,15 @@ fn html_escaped_wire_bytes_still_verify() {
     let mut f = Fixture::new();
     f.add_tag(&RoleName::targets(), "a<b>&c-é", 7);
     f.publish(&[]);
+    // We write what Go writes: HTML-escaped.
     let raw = String::from_utf8(f.files[&RoleName::targets()].clone()).unwrap();
+    assert!(raw.contains(r"a\u003cb\u003e\u0026c-é"), "{raw}");
+    f.verify(VerifyOptions::default()).unwrap();
+    // Another writer may not escape; the signature still holds.
     let escaped = raw
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026");
+        .replace("\\u003c", "<")
+        .replace("\\u003e", ">")
+        .replace("\\u0026", "&");
     assert_ne!(escaped, raw);
     let mut files = f.files.clone();
     files.insert(RoleName::targets(), escaped.into_bytes());
