@@ -21,6 +21,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("tags-list-last", tags_last),
         case!("tags-list-n-zero", tags_n_zero),
         case!("tags-list-n-large", tags_n_large),
+        case!("tags-list-many", tags_many),
         case!("tags-list-unknown-repo", tags_unknown_repo),
         case!("catalog", catalog),
         case!("referrers-subject-header", referrers_subject_header),
@@ -31,6 +32,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("referrers-invalid-digest", referrers_invalid_digest),
         case!("referrers-tag-schema", referrers_tag_schema),
         case!("referrers-repo-isolation", referrers_repo_isolation),
+        case!("referrers-many", referrers_many),
     ]
 }
 
@@ -678,4 +680,65 @@ async fn referrers_repo_isolation(ctx: Ctx) -> Check {
     .into_iter()
     .collect();
     same_descriptors(&there, &want)
+}
+
+/// 250 tags paged with `n=100` through `Link`: 100, 100, 50, each tag once, sorted.
+async fn tags_many(ctx: Ctx) -> Check {
+    let repo = ctx.repo("tags-many");
+    let m = ctx.prepare_image(&repo, json!({})).await?;
+    let mut want = BTreeSet::new();
+    for i in 0..250 {
+        // Mixed case and separators so ordering matters.
+        let t = match i % 3 {
+            0 => format!("v{i}"),
+            1 => format!("Rel-{i}"),
+            _ => format!("b_{i}.x"),
+        };
+        ctx.put_manifest(&repo, &t, &m).await?;
+        want.insert(t);
+    }
+    let first = tags_url(&ctx, &repo, "?n=100")?;
+    let page = tag_page(&ctx, &first, &repo).await?;
+    ensure!(
+        page.tags.len() == 100,
+        "?n=100 of 250 returned {}",
+        page.tags.len()
+    );
+    ensure!(page.next.is_some(), "?n=100 of 250 has no Link");
+    let all = all_pages(&ctx, first, &repo, Some(100)).await?;
+    let set: BTreeSet<String> = all.iter().cloned().collect();
+    ensure!(set.len() == all.len(), "paged tags repeat entries");
+    ensure!(
+        set == want,
+        "paged tags: {} of 250, missing {:?}",
+        set.len(),
+        want.difference(&set).take(5).collect::<Vec<_>>()
+    );
+    ensure!(
+        TagOrder::detect(&all).is_some(),
+        "250 paged tags are not sorted"
+    );
+    Ok(())
+}
+
+/// 40 referrers of one subject are all listed (following `Link` if the server pages).
+async fn referrers_many(ctx: Ctx) -> Check {
+    let repo = ctx.repo("referrers-many");
+    let subject = ctx.prepare_image(&repo, json!({})).await?;
+    ctx.put_manifest(&repo, "v1", &subject).await?;
+    let mut want = BTreeMap::new();
+    for i in 0..40 {
+        let ann = json!({"org.bay.test.n": i.to_string()});
+        let r = ctx
+            .prepare_artifact(
+                &repo,
+                mt::OCI_EMPTY,
+                json!({"artifactType": SBOM, "subject": subject.descriptor(), "annotations": ann}),
+            )
+            .await?;
+        ctx.put_manifest(&repo, &r.digest.to_string(), &r).await?;
+        want.insert(r.digest.to_string(), expect_desc(&r, Some(SBOM), &ann));
+    }
+    let (got, _) = referrers(&ctx, &repo, &subject.digest.to_string(), "").await?;
+    same_descriptors(&got, &want)
 }

@@ -17,6 +17,11 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("concurrent-tag-updates", concurrent_tag_updates),
         case!("interleaved-patches", interleaved_patches),
         case!("interrupted-upload", interrupted_upload),
+        case!(
+            "concurrent-same-digest-one-repo",
+            concurrent_same_digest_one_repo
+        ),
+        case!("large-blob", large_blob),
     ]
 }
 
@@ -281,4 +286,82 @@ async fn interrupted_upload(ctx: Ctx) -> Check {
         put.describe()
     );
     ctx.blob_reads_back(&repo, &d, &data).await
+}
+
+/// Several clients uploading the same blob into the same repository at once all succeed.
+async fn concurrent_same_digest_one_repo(ctx: Ctx) -> Check {
+    let repo = ctx.repo("same-digest");
+    let data = random_bytes(3 * CHUNK);
+    let pushes = (0..8).map(|_| {
+        let ctx = ctx.clone();
+        let data = data.clone();
+        let repo = repo.clone();
+        async move { chunked_upload(&ctx, &repo, &data).await }
+    });
+    let mut digest = None;
+    for (i, res) in join_all(pushes).await.into_iter().enumerate() {
+        match res {
+            Ok(d) => digest = Some(d),
+            Err(e) => fail!(
+                "concurrent upload {i} of the same blob failed: {}",
+                message(e)
+            ),
+        }
+    }
+    let Some(d) = digest else {
+        fail!("no upload ran")
+    };
+    ctx.blob_reads_back(&repo, &d, &data).await
+}
+
+/// A 48 MiB blob streamed in one chunked PATCH reads back intact, by GET and by a Range at
+/// its tail.
+async fn large_blob(ctx: Ctx) -> Check {
+    let repo = ctx.repo("large-blob");
+    let size = 48 * 1024 * 1024;
+    let data = random_bytes(size);
+    let d = Digest::sha256_of(&data);
+    let loc = ctx.start_upload(&repo).await?;
+    let chunks: Vec<Bytes> = (0..size)
+        .step_by(1024 * 1024)
+        .map(|o| data.slice(o..(o + 1024 * 1024).min(size)))
+        .collect();
+    let resp = ctx
+        .call_url(Method::PATCH, &loc)
+        .header("content-type", "application/octet-stream")
+        .chunked(chunks)
+        .send()
+        .await?;
+    expect_status(&resp, &[202])?;
+    let loc = location(&resp)?;
+    let put = ctx
+        .call_url(Method::PUT, &with_query(&loc, "digest", &d.to_string()))
+        .send()
+        .await?;
+    expect_status(&put, &[201])?;
+    let head = ctx
+        .call(Method::HEAD, &format!("/v2/{repo}/blobs/{d}"))
+        .send()
+        .await?;
+    expect_status(&head, &[200])?;
+    let len = require_header(&head, "content-length")?;
+    ensure!(
+        len == size.to_string(),
+        "HEAD Content-Length {len} != {size}"
+    );
+    ctx.blob_reads_back(&repo, &d, &data).await?;
+    let tail = ctx
+        .call(Method::GET, &format!("/v2/{repo}/blobs/{d}"))
+        .header("range", "bytes=-4096")
+        .send()
+        .await?;
+    match tail.status.as_u16() {
+        206 => ensure!(
+            tail.body.as_ref() == &data[size - 4096..],
+            "Range tail of the large blob differs"
+        ),
+        200 => ensure!(tail.body == data, "200 answer to a Range request differs"),
+        _ => fail!("Range on the large blob: {}", tail.describe()),
+    }
+    Ok(())
 }
