@@ -75,6 +75,22 @@ async fn api_version_header(ctx: Ctx) -> Check {
     version_header(&ctx.put_manifest(&repo, "v1", &m).await?)?;
     version_header(&ctx.get_manifest(&repo, "v1").await?)?;
     version_header(&ctx.get_blob(&repo, &absent_digest()).await?)?;
+    // Error paths outside the handlers: unknown route, wrong method, invalid name.
+    version_header(
+        &ctx.call(Method::GET, &format!("/v2/{repo}/no/such/route"))
+            .send()
+            .await?,
+    )?;
+    version_header(
+        &ctx.call(Method::POST, &format!("/v2/{repo}/manifests/v1"))
+            .send()
+            .await?,
+    )?;
+    version_header(
+        &ctx.call(Method::GET, "/v2/Invalid/Name/tags/list")
+            .send()
+            .await?,
+    )?;
     Ok(())
 }
 
@@ -421,6 +437,14 @@ async fn huge_header(ctx: Ctx) -> Check {
                 "1 MiB request header must get 431/400/413, got {s}"
             );
             judge_raw("GET /v2/ with a 1 MiB header", &resp, false)?;
+            let v = resp
+                .headers
+                .get("docker-distribution-api-version")
+                .and_then(|v| v.to_str().ok());
+            ensure!(
+                v == Some("registry/2.0"),
+                "the {s} answer to a 1 MiB header lacks Docker-Distribution-Api-Version: registry/2.0 (got {v:?})"
+            );
         }
         Err(HttpError::Raw {
             source: RawError::NotPlainHttp,
