@@ -50,6 +50,8 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("manifest-blob-unknown", manifest_blob_unknown),
         case!("manifest-foreign-blob", manifest_foreign_blob),
         case!("manifest-missing-subject", manifest_missing_subject),
+        case!("manifest-nondistributable", manifest_nondistributable),
+        case!("manifest-sha512", manifest_sha512),
         case!("manifest-multi-tag", manifest_multi_tag),
     ]
 }
@@ -387,7 +389,24 @@ async fn blob_sha512(ctx: Ctx) -> Check {
         echoed == d.to_string(),
         "Docker-Content-Digest must echo the client's sha512 digest, got {echoed}"
     );
-    ctx.blob_reads_back(&repo, &d, &data).await
+    ctx.blob_reads_back(&repo, &d, &data).await?;
+    // Mounting a sha512 blob elsewhere is a normal mount (201, or 202 + upload).
+    let dst = ctx.repo("sha512-mount");
+    let m = ctx
+        .call(
+            Method::POST,
+            &format!("/v2/{dst}/blobs/uploads/?mount={d}&from={repo}"),
+        )
+        .send()
+        .await?;
+    match m.status.as_u16() {
+        201 => check_mounted(&ctx, &m, &dst, &d, &data).await,
+        202 => location(&m).map(drop),
+        _ => fail!(
+            "mounting a sha512 blob must be 201 or 202: {}",
+            m.describe()
+        ),
+    }
 }
 
 async fn blob_empty(ctx: Ctx) -> Check {
@@ -826,5 +845,77 @@ async fn manifest_put_digest_header(ctx: Ctx) -> Check {
     if resp.header("docker-content-digest").is_none() {
         skip!("no Docker-Content-Digest on manifest PUT (SHOULD in v1.1.1)");
     }
+    Ok(())
+}
+
+/// Layers with `urls` and a non-distributable media type need not be uploaded
+/// (image-spec; the main suite's "non-distributable layers").
+async fn manifest_nondistributable(ctx: Ctx) -> Check {
+    let repo = ctx.repo("nondistributable");
+    let layer = json!({
+        "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "digest": absent_digest().to_string(),
+        "size": 12345,
+        "urls": ["https://example.com/layer.tar.gz"],
+    });
+    let m = ctx.prepare_image(&repo, json!({"layers": [layer]})).await?;
+    let resp = ctx.put_manifest_raw(&repo, "v1", &m).await?;
+    match resp.status.as_u16() {
+        201 => {
+            let get = ctx.get_manifest(&repo, "v1").await?;
+            expect_status(&get, &[200])?;
+            ensure!(
+                get.body == m.bytes,
+                "non-distributable manifest reads back different bytes"
+            );
+            Ok(())
+        }
+        400 if expect_error(&resp, &[400], &["MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"]).is_ok() => {
+            skip!(
+                "registry wants non-distributable layers uploaded (allowed): {}",
+                resp.describe()
+            )
+        }
+        _ => fail!(
+            "manifest with a non-distributable layer: {}",
+            resp.describe()
+        ),
+    }
+}
+
+/// A manifest pushed under its sha512 digest (main): 201 with that digest echoed, readable by
+/// it. A registry without sha512 answers 400.
+async fn manifest_sha512(ctx: Ctx) -> Check {
+    let repo = ctx.repo("manifest-sha512");
+    let m = ctx.prepare_image(&repo, json!({})).await?;
+    let d = Digest::of(Algorithm::Sha512, &m.bytes);
+    let resp = ctx.put_manifest_raw(&repo, &d.to_string(), &m).await?;
+    match resp.status.as_u16() {
+        201 => {}
+        400 if expect_error(
+            &resp,
+            &[400],
+            &["DIGEST_INVALID", "UNSUPPORTED", "MANIFEST_INVALID"],
+        )
+        .is_ok() =>
+        {
+            skip!(
+                "sha512 manifest digests not supported (optional): {}",
+                resp.describe()
+            )
+        }
+        _ => fail!("PUT manifest by sha512 digest: {}", resp.describe()),
+    }
+    let echoed = require_header(&resp, "docker-content-digest")?;
+    ensure!(
+        echoed == d.to_string(),
+        "Docker-Content-Digest {echoed} != the sha512 reference {d}"
+    );
+    let get = ctx.get_manifest(&repo, &d.to_string()).await?;
+    expect_status(&get, &[200])?;
+    ensure!(
+        get.body == m.bytes,
+        "manifest by sha512 digest reads back different bytes"
+    );
     Ok(())
 }
