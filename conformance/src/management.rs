@@ -110,6 +110,7 @@ async fn delete_manifest(ctx: Ctx) -> Check {
     let repo = ctx.repo("delete-manifest");
     let m = ctx.prepare_image(&repo, json!({})).await?;
     ctx.put_manifest(&repo, "gone", &m).await?;
+    ctx.put_manifest(&repo, "gone-too", &m).await?;
     let other = ctx.prepare_image(&repo, json!({})).await?;
     ctx.put_manifest(&repo, "stays", &other).await?;
     let del = ctx
@@ -126,9 +127,11 @@ async fn delete_manifest(ctx: Ctx) -> Check {
     expect_error(&by_tag, &[404], &["MANIFEST_UNKNOWN", "NAME_UNKNOWN"])?;
     let tags = tag_list(&ctx, &repo).await?.unwrap_or_default();
     ensure!(
-        !tags.iter().any(|t| t == "gone"),
-        "tag of a deleted manifest still listed: {tags:?}"
+        !tags.iter().any(|t| t == "gone" || t == "gone-too"),
+        "tags of a deleted manifest still listed: {tags:?}"
     );
+    let by_tag2 = ctx.get_manifest(&repo, "gone-too").await?;
+    expect_error(&by_tag2, &[404], &["MANIFEST_UNKNOWN", "NAME_UNKNOWN"])?;
     ensure!(
         tags.iter().any(|t| t == "stays"),
         "unrelated tag vanished: {tags:?}"

@@ -22,6 +22,7 @@ pub(crate) fn cases() -> Vec<Case> {
             concurrent_same_digest_one_repo
         ),
         case!("large-blob", large_blob),
+        case!("concurrent-tag-put-delete", concurrent_tag_put_delete),
     ]
 }
 
@@ -363,5 +364,88 @@ async fn large_blob(ctx: Ctx) -> Check {
         200 => ensure!(tail.body == data, "200 answer to a Range request differs"),
         _ => fail!("Range on the large blob: {}", tail.describe()),
     }
+    Ok(())
+}
+
+/// PUTs and DELETEs of the same tag racing each other leave a consistent state: the tag is
+/// listed exactly when it resolves, and then to one of the pushed manifests.
+async fn concurrent_tag_put_delete(ctx: Ctx) -> Check {
+    let repo = ctx.repo("tag-put-delete");
+    let mut manifests = Vec::new();
+    for i in 0..6 {
+        manifests.push(
+            ctx.prepare_image(
+                &repo,
+                json!({"annotations": {"org.bay.test.n": i.to_string()}}),
+            )
+            .await?,
+        );
+    }
+    ctx.put_manifest(&repo, "anchor", &manifests[0]).await?;
+    ctx.put_manifest(&repo, "flip", &manifests[0]).await?;
+    let probe = ctx
+        .call(Method::DELETE, &format!("/v2/{repo}/manifests/flip"))
+        .send()
+        .await?;
+    if probe.status.as_u16() != 202 {
+        crate::check::skip!("tag deletion not available: {}", probe.describe());
+    }
+    let ops = (0..24).map(|i| {
+        let ctx = ctx.clone();
+        let repo = repo.clone();
+        let m = manifests[i % manifests.len()].clone();
+        async move {
+            if i % 2 == 0 {
+                ctx.put_manifest_raw(&repo, "flip", &m).await
+            } else {
+                ctx.call(Method::DELETE, &format!("/v2/{repo}/manifests/flip"))
+                    .send()
+                    .await
+            }
+        }
+    });
+    for (i, res) in join_all(ops).await.into_iter().enumerate() {
+        let resp = res?;
+        let ok = if i % 2 == 0 {
+            resp.status.as_u16() == 201
+        } else {
+            // A delete may find the tag already gone.
+            matches!(resp.status.as_u16(), 202 | 404)
+        };
+        ensure!(ok, "racing tag operation {i}: {}", resp.describe());
+        ensure!(
+            !resp.status.is_server_error(),
+            "racing tag operation {i}: {}",
+            resp.describe()
+        );
+    }
+    let get = ctx.get_manifest(&repo, "flip").await?;
+    let list = ctx
+        .call(Method::GET, &format!("/v2/{repo}/tags/list"))
+        .send()
+        .await?;
+    expect_status(&list, &[200])?;
+    let v: serde_json::Value = serde_json::from_slice(&list.body).unwrap_or_default();
+    let listed = v
+        .get("tags")
+        .and_then(|t| t.as_array())
+        .is_some_and(|a| a.iter().any(|t| t == "flip"));
+    match get.status.as_u16() {
+        200 => {
+            ensure!(listed, "tag resolves but is not listed");
+            ensure!(
+                manifests.iter().any(|m| m.bytes == get.body),
+                "tag resolves to bytes that were never pushed"
+            );
+        }
+        404 => ensure!(!listed, "tag is listed but does not resolve"),
+        _ => fail!("GET of the raced tag: {}", get.describe()),
+    }
+    let anchor = ctx.get_manifest(&repo, "anchor").await?;
+    ensure!(
+        anchor.status.as_u16() == 200 && anchor.body == manifests[0].bytes,
+        "an unrelated tag was damaged by the race: {}",
+        anchor.describe()
+    );
     Ok(())
 }
