@@ -11,3 +11,20 @@ pub fn own_fd(fd: RawFd) -> OwnedFd {
     // syscall (openat/openat2/...), which nothing else owns or will close.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// `pidfd_send_signal`: signals exactly the process the descriptor names
+/// (no pid-reuse race).
+pub fn pidfd_send_signal(pidfd: std::os::fd::BorrowedFd<'_>, sig: i32) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: integer arguments and a null siginfo pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}

@@ -1,0 +1,67 @@
+//! `create`: the container's directory, spec and initial state.
+
+use std::path::PathBuf;
+
+use oci_types::Digest;
+
+use super::{Container, ContainerError, ContainerStatus, Runtime, State, io_err, now};
+use crate::id::ContainerId;
+
+impl Runtime {
+    /// Creates a container from a spec and its image layers (base first,
+    /// as listed in the manifest; all must be unpacked).
+    pub fn create(
+        &self,
+        id: ContainerId,
+        spec: &oci_spec::runtime::Spec,
+        layers: &[Digest],
+    ) -> Result<Container<'_>, ContainerError> {
+        self.layer_paths(layers)?;
+        let dir = self.layout.container_dir(id.as_str());
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ContainerError::Exists { id });
+            }
+            Err(e) => return Err(io_err("create", &dir)(e)),
+        }
+        for d in [
+            self.layout.container_upper(id.as_str()),
+            self.layout.container_work(id.as_str()),
+            self.layout.container_rootfs(id.as_str()),
+        ] {
+            std::fs::create_dir(&d).map_err(io_err("create", &d))?;
+        }
+        let cfg = self.layout.container_config(id.as_str());
+        let bytes = serde_json::to_vec_pretty(spec).map_err(|source| ContainerError::Json {
+            path: cfg.clone(),
+            source,
+        })?;
+        std::fs::write(&cfg, bytes).map_err(io_err("write", &cfg))?;
+        let cgroup = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .unwrap_or_else(|| PathBuf::from(format!("bay/{id}")));
+        let c = Container {
+            rt: self,
+            state: State {
+                id,
+                status: ContainerStatus::Created,
+                layers: layers.to_vec(),
+                pid: None,
+                pid_start: None,
+                created: now(),
+                started: None,
+                finished: None,
+                exit_code: None,
+                oom_killed: false,
+                cgroup,
+            },
+            child: None,
+        };
+        c.save()?;
+        tracing::info!(id = %c.state.id, "container created");
+        Ok(c)
+    }
+}

@@ -1,0 +1,22 @@
+//! `kill`: signal the container's init.
+
+use super::{Container, ContainerError};
+
+impl Container<'_> {
+    /// Sends `signal` to the container's init process. Uses the pidfd when
+    /// this handle started it (no pid-reuse race), else the recorded pid
+    /// after checking its start time.
+    pub fn kill(&mut self, signal: i32) -> Result<(), ContainerError> {
+        self.refresh()?;
+        self.require(self.state.status.can_kill(), "kill")?;
+        if let Some(fd) = self.pidfd() {
+            return crate::sys::pidfd_send_signal(fd, signal)
+                .map_err(|source| ContainerError::Sys { op: "pidfd_send_signal", source });
+        }
+        let Some(pid) = self.state.pid else { return Ok(()) };
+        let sig = nix::sys::signal::Signal::try_from(signal)
+            .map_err(|source| ContainerError::Sys { op: "kill", source })?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
+            .map_err(|source| ContainerError::Sys { op: "kill", source })
+    }
+}

@@ -1,0 +1,133 @@
+use bay_runtime::spec::{RunOptions, SeccompProfile, SecurityOpts};
+
+use crate::support::{env, require_env, sh};
+
+fn status_field(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("{key} missing in {out}"))
+}
+
+#[test]
+fn docker_default_isolation_facts() {
+    require_env!("docker_default_isolation_facts");
+    let env = env();
+    let out = sh(
+        &env,
+        "cat /proc/self/status; echo pid1=$(tr '\\0' ' ' < /proc/1/cmdline); \
+         echo host=$(hostname); echo nets=$(ls /sys/class/net | tr '\\n' ' '); \
+         echo kcore=$(wc -c < /proc/kcore); echo lo=$(cat /sys/class/net/lo/operstate /sys/class/net/lo/flags)",
+        RunOptions { hostname: Some("boxy".into()), network: "none".parse().unwrap(), ..Default::default() },
+    );
+    assert_eq!(out.status.code, 0, "{}", out.stderr);
+    let o = &out.stdout;
+    assert_eq!(status_field(o, "CapEff"), "00000000a80425fb");
+    assert_eq!(status_field(o, "CapBnd"), "00000000a80425fb");
+    assert_eq!(status_field(o, "CapPrm"), "00000000a80425fb");
+    assert_eq!(status_field(o, "CapAmb"), "0000000000000000");
+    assert_eq!(status_field(o, "Seccomp"), "2");
+    assert_eq!(status_field(o, "NoNewPrivs"), "0");
+    assert!(o.contains("pid1=/bin/sh -c cat /proc/self/status"), "{o}");
+    assert!(o.contains("host=boxy"), "{o}");
+    assert!(o.contains("nets=lo \n") || o.contains("nets=lo\n"), "{o}");
+    assert!(o.contains("kcore=0"), "{o}");
+    assert!(o.contains("lo=unknown 0x9") || o.contains("lo=unknown 0x49"), "lo must be up: {o}");
+}
+
+#[test]
+fn privileged_operations_fail() {
+    require_env!("privileged_operations_fail");
+    let env = env();
+    let out = sh(
+        &env,
+        "mount -t tmpfs none /mnt 2>/dev/null && echo mount-ok; \
+         unshare -m true 2>/dev/null && echo unshare-ok; \
+         unshare -U true 2>/dev/null && echo userns-ok; \
+         (echo h > /proc/sysrq-trigger) 2>/dev/null && echo sysrq-ok; \
+         (echo 1 > /proc/sys/kernel/panic) 2>/dev/null && echo sysctl-ok; \
+         (echo 1 > /sys/kernel/profiling) 2>/dev/null && echo sysfs-ok; \
+         for f in /sys/fs/cgroup/*/pids.max /sys/fs/cgroup/pids.max; do [ -e $f ] && { (echo 5 > $f) 2>/dev/null && echo cgroup-ok; }; done; \
+         insmod /nonexistent.ko 2>/dev/null; modprobe dummy 2>/dev/null && echo module-ok; \
+         mknod /tmp/sda b 8 0 2>/dev/null; head -c1 /tmp/sda >/dev/null 2>&1 && echo blockdev-ok; \
+         echo done",
+        RunOptions::default(),
+    );
+    assert_eq!(out.stdout.trim(), "done", "a privileged operation succeeded: {}", out.stdout);
+}
+
+#[test]
+fn host_is_invisible_and_no_fds_leak() {
+    require_env!("host_is_invisible_and_no_fds_leak");
+    let env = env();
+    let marker = format!("/tmp/bay-host-marker-{}", std::process::id());
+    std::fs::write(&marker, "secret").unwrap();
+    // A descriptor without O_CLOEXEC, as a careless caller might leak.
+    let leak = nix::fcntl::open("/etc/hostname", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty()).unwrap();
+    let out = sh(
+        &env,
+        &format!(
+            "cat {marker} 2>/dev/null && echo visible; ls /proc/1/fd | tr '\\n' ' '; echo; ls / | tr '\\n' ' '; \
+             cat /proc/1/mountinfo | wc -l"
+        ),
+        RunOptions::default(),
+    );
+    nix::unistd::close(leak).unwrap();
+    std::fs::remove_file(&marker).unwrap();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(!out.stdout.contains("visible"), "{}", out.stdout);
+    assert_eq!(lines[0].trim(), "0 1 2", "only stdio may be open: {}", out.stdout);
+    assert_eq!(lines[1].trim(), "bin dev etc home proc root sys tmp usr var");
+}
+
+#[test]
+fn seccomp_unconfined_no_new_privs_and_privileged() {
+    require_env!("seccomp_unconfined_no_new_privs_and_privileged");
+    let env = env();
+    let out = sh(
+        &env,
+        "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status",
+        RunOptions {
+            security: SecurityOpts { seccomp: SeccompProfile::Unconfined, no_new_privileges: true },
+            ..Default::default()
+        },
+    );
+    assert!(out.stdout.contains("Seccomp:\t0"), "{}", out.stdout);
+    assert!(out.stdout.contains("NoNewPrivs:\t1"), "{}", out.stdout);
+    let out = sh(&env, "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status", RunOptions {
+        security: SecurityOpts { seccomp: SeccompProfile::Default, no_new_privileges: true },
+        ..Default::default()
+    });
+    assert!(out.stdout.contains("Seccomp:\t2") && out.stdout.contains("NoNewPrivs:\t1"), "{}", out.stdout);
+    let out = sh(
+        &env,
+        "grep CapEff /proc/self/status; mount -t tmpfs none /mnt && echo mount-ok",
+        RunOptions { privileged: true, ..Default::default() },
+    );
+    assert!(out.stdout.contains("mount-ok"), "{} {}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("a80425fb"), "{}", out.stdout);
+    let out = sh(&env, "mount -t tmpfs none /mnt && echo mount-ok", RunOptions { cap_add: vec!["SYS_ADMIN".into()], ..Default::default() });
+    assert!(out.stdout.contains("mount-ok"), "cap-add SYS_ADMIN opens mount in the filter: {} {}", out.stdout, out.stderr);
+}
+
+#[test]
+fn user_workdir_env_and_read_only_root() {
+    require_env!("user_workdir_env_and_read_only_root");
+    let env = env();
+    let out = sh(
+        &env,
+        "id -u; id -g; pwd; echo $GREETING; grep CapEff /proc/self/status; touch /x 2>/dev/null && echo wrote-root; touch /dev/shm/ok && echo wrote-shm",
+        RunOptions {
+            user: Some("app".into()),
+            workdir: Some("/work/dir".into()),
+            env: vec!["GREETING=hi".into()],
+            read_only: true,
+            ..Default::default()
+        },
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..4], ["1000", "1000", "/work/dir", "hi"], "{}", out.stderr);
+    assert!(lines[4].ends_with("0000000000000000"), "a non-root user has no effective caps: {}", lines[4]);
+    assert!(!out.stdout.contains("wrote-root"));
+    assert!(out.stdout.contains("wrote-shm"));
+}
