@@ -20,9 +20,11 @@ mod sys;
 #[cfg(test)]
 mod testutil;
 
+#[cfg(target_os = "linux")]
+pub use container::{
+    Container, ContainerError, ContainerStatus, ExitStatus, Runtime, State, Stdio, StdioConfig,
+};
 pub use id::ContainerId;
 pub use layers::{Compression, Layer, LayerError, LayerStore};
 pub use layout::Layout;
 pub use spec::{RunOptions, SpecInput, build_spec};
-#[cfg(target_os = "linux")]
-pub use container::{Container, ContainerError, ContainerStatus, ExitStatus, Runtime, State, Stdio, StdioConfig};

@@ -18,7 +18,11 @@ impl Container<'_> {
     /// `bay commit`: writes the upper layer as a new layer blob to `out`.
     /// The caller stores the blob and unpacks it with
     /// [`crate::LayerStore::unpack`] to run the new image.
-    pub fn commit(&self, out: impl Write, compression: Compression) -> Result<CommitInfo, ContainerError> {
+    pub fn commit(
+        &self,
+        out: impl Write,
+        compression: Compression,
+    ) -> Result<CommitInfo, ContainerError> {
         let upper = self.rt.layout.container_upper(self.state.id.as_str());
         Ok(crate::rootfs::commit(&upper, out, compression)?)
     }

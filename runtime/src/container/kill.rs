@@ -10,10 +10,16 @@ impl Container<'_> {
         self.refresh()?;
         self.require(self.state.status.can_kill(), "kill")?;
         if let Some(fd) = self.pidfd() {
-            return crate::sys::pidfd_send_signal(fd, signal)
-                .map_err(|source| ContainerError::Sys { op: "pidfd_send_signal", source });
+            return crate::sys::pidfd_send_signal(fd, signal).map_err(|source| {
+                ContainerError::Sys {
+                    op: "pidfd_send_signal",
+                    source,
+                }
+            });
         }
-        let Some(pid) = self.state.pid else { return Ok(()) };
+        let Some(pid) = self.state.pid else {
+            return Ok(());
+        };
         let sig = nix::sys::signal::Signal::try_from(signal)
             .map_err(|source| ContainerError::Sys { op: "kill", source })?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)

@@ -194,14 +194,20 @@ impl ContainerError {
     /// The exit code docker uses when `run` fails this way.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ContainerError::Exec { errno: nix::errno::Errno::ENOENT, .. } => 127,
+            ContainerError::Exec {
+                errno: nix::errno::Errno::ENOENT,
+                ..
+            } => 127,
             ContainerError::Exec { .. } => 126,
             _ => 125,
         }
     }
 }
 
-pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError {
+pub(crate) fn io_err(
+    op: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ContainerError {
     let path = path.to_path_buf();
     move |source| ContainerError::Io { op, path, source }
 }
@@ -230,9 +236,13 @@ impl Runtime {
     }
 
     /// Opens a runtime with an explicit cgroup manager.
-    pub fn with_cgroups(root: impl Into<PathBuf>, cgroups: Box<dyn CgroupManager>) -> Result<Self, ContainerError> {
+    pub fn with_cgroups(
+        root: impl Into<PathBuf>,
+        cgroups: Box<dyn CgroupManager>,
+    ) -> Result<Self, ContainerError> {
         let layout = Layout::new(root);
-        std::fs::create_dir_all(layout.containers_dir()).map_err(io_err("create", &layout.containers_dir()))?;
+        std::fs::create_dir_all(layout.containers_dir())
+            .map_err(io_err("create", &layout.containers_dir()))?;
         let layers = LayerStore::open(layout.clone())?;
         let filters = FilterCache::new(layout.seccomp_dir());
         Ok(Self {
@@ -276,7 +286,8 @@ impl Runtime {
             }
             Err(e) => return Err(io_err("read", &path)(e)),
         };
-        let state: State = serde_json::from_slice(&bytes).map_err(|source| ContainerError::Json { path, source })?;
+        let state: State = serde_json::from_slice(&bytes)
+            .map_err(|source| ContainerError::Json { path, source })?;
         let mut c = Container {
             rt: self,
             state,
@@ -292,7 +303,11 @@ impl Runtime {
         let mut out = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(io_err("list", &dir))? {
             let e = e.map_err(io_err("list", &dir))?;
-            let Some(id) = e.file_name().to_str().and_then(|s| ContainerId::parse(s).ok()) else {
+            let Some(id) = e
+                .file_name()
+                .to_str()
+                .and_then(|s| ContainerId::parse(s).ok())
+            else {
                 continue;
             };
             match self.load(&id) {
@@ -361,16 +376,19 @@ impl Container<'_> {
 
     /// The pidfd of a process started by this handle.
     pub fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.child.as_ref().map(|c| std::os::fd::AsFd::as_fd(&c.pidfd))
+        self.child
+            .as_ref()
+            .map(|c| std::os::fd::AsFd::as_fd(&c.pidfd))
     }
 
     fn save(&self) -> Result<(), ContainerError> {
         let path = self.rt.layout.container_state(self.state.id.as_str());
         let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&self.state).map_err(|source| ContainerError::Json {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes =
+            serde_json::to_vec_pretty(&self.state).map_err(|source| ContainerError::Json {
+                path: path.clone(),
+                source,
+            })?;
         std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))
     }

@@ -62,7 +62,8 @@ impl Container<'_> {
         };
         let options = overlay.mount_options()?;
 
-        rt.cgroups.create(&self.state.cgroup, linux.resources().as_ref())?;
+        rt.cgroups
+            .create(&self.state.cgroup, linux.resources().as_ref())?;
         let seccomp = match linux.seccomp() {
             Some(s) => Some(rt.filters.get(s)?),
             None => None,
@@ -93,7 +94,9 @@ impl Container<'_> {
             Some(dir) => Some(
                 nix::fcntl::open(
                     dir,
-                    nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::fcntl::OFlag::O_RDONLY
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
                     nix::sys::stat::Mode::empty(),
                 )
                 .map(crate::sys::own_fd)
@@ -121,7 +124,11 @@ impl Container<'_> {
                 _ => Ok(None),
             }
         };
-        let nulls = [null(&stdio.stdin)?, null(&stdio.stdout)?, null(&stdio.stderr)?];
+        let nulls = [
+            null(&stdio.stdin)?,
+            null(&stdio.stdout)?,
+            null(&stdio.stderr)?,
+        ];
         let raw = |s: &Stdio, n: &Option<OwnedFd>| match (s, n) {
             (Stdio::Fd(fd), _) => Some(fd.as_raw_fd()),
             (Stdio::Null, Some(fd)) => Some(fd.as_raw_fd()),
@@ -164,7 +171,10 @@ impl Container<'_> {
         drop(stdio);
         let pid = child.pid;
         let fail = |e: ContainerError, child: spawn::Child| {
-            let _ = crate::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&child.pidfd), libc::SIGKILL);
+            let _ = crate::sys::pidfd_send_signal(
+                std::os::fd::AsFd::as_fd(&child.pidfd),
+                libc::SIGKILL,
+            );
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
             if let Err(ce) = rt.cgroups.destroy(&self.state.cgroup) {
                 tracing::warn!(error = %ce, "could not remove cgroup after failed start");
@@ -183,11 +193,17 @@ impl Container<'_> {
         let mut msg = Vec::new();
         let mut err_file = std::fs::File::from(err_r);
         if let Err(e) = err_file.read_to_end(&mut msg) {
-            return Err(fail(super::io_err("read", std::path::Path::new("init pipe"))(e), child));
+            return Err(fail(
+                super::io_err("read", std::path::Path::new("init pipe"))(e),
+                child,
+            ));
         }
         if !msg.is_empty() {
             let err = match InitFailure::decode(&msg) {
-                Some(InitFailure { step: Step::Exec, errno }) => ContainerError::Exec {
+                Some(InitFailure {
+                    step: Step::Exec,
+                    errno,
+                }) => ContainerError::Exec {
                     command: spec
                         .process()
                         .as_ref()

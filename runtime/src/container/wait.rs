@@ -19,7 +19,10 @@ pub struct ExitStatus {
 impl Container<'_> {
     /// Waits for the container's process (started by this handle) to exit.
     pub fn wait(&mut self) -> Result<ExitStatus, ContainerError> {
-        self.require(self.state.status.can_wait() && self.child.is_some(), "wait for")?;
+        self.require(
+            self.state.status.can_wait() && self.child.is_some(),
+            "wait for",
+        )?;
         let Some(child) = self.child.take() else {
             return Err(ContainerError::IncorrectStatus {
                 id: self.state.id.clone(),
@@ -33,7 +36,12 @@ impl Container<'_> {
                 Ok(WaitStatus::Signaled(_, s, _)) => break (128 + s as i32, Some(s as i32)),
                 Ok(_) => continue,
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(source) => return Err(ContainerError::Sys { op: "waitpid", source }),
+                Err(source) => {
+                    return Err(ContainerError::Sys {
+                        op: "waitpid",
+                        source,
+                    });
+                }
             }
         };
         let oom_killed = self.rt.cgroups.oom_kills(&self.state.cgroup).unwrap_or(0) > 0;
@@ -45,6 +53,10 @@ impl Container<'_> {
         self.state.oom_killed = oom_killed;
         self.save()?;
         tracing::info!(id = %self.state.id, code, oom_killed, "container exited");
-        Ok(ExitStatus { code, signal, oom_killed })
+        Ok(ExitStatus {
+            code,
+            signal,
+            oom_killed,
+        })
     }
 }

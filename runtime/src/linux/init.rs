@@ -194,9 +194,15 @@ fn open_target(sys: &dyn Syscall, root: RawFd, path: &CStr, dir: bool, how: u64)
             let last = i == bytes.len();
             if i > start {
                 buf[i] = 0;
-                let comp = CStr::from_bytes_until_nul(&buf[start..=i]).map_err(|_| at(Step::MountTarget)(Errno::EINVAL))?;
+                let comp = CStr::from_bytes_until_nul(&buf[start..=i])
+                    .map_err(|_| at(Step::MountTarget)(Errno::EINVAL))?;
                 let want_dir = !last || dir;
-                let opened = sys.openat2(parent, comp, libc::O_PATH, how & !resolve::IN_ROOT | resolve::BENEATH);
+                let opened = sys.openat2(
+                    parent,
+                    comp,
+                    libc::O_PATH,
+                    how & !resolve::IN_ROOT | resolve::BENEATH,
+                );
                 let fd = match opened {
                     Ok(fd) => fd,
                     Err(Errno::ENOENT) => {
@@ -207,12 +213,22 @@ fn open_target(sys: &dyn Syscall, root: RawFd, path: &CStr, dir: bool, how: u64)
                             }
                         } else {
                             let f = sys
-                                .openat(parent, comp, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644)
+                                .openat(
+                                    parent,
+                                    comp,
+                                    libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW,
+                                    0o644,
+                                )
                                 .map_err(at(Step::MountTarget))?;
                             sys.close(f);
                         }
-                        sys.openat2(parent, comp, libc::O_PATH, (how & !resolve::IN_ROOT) | resolve::BENEATH)
-                            .map_err(at(Step::MountTarget))?
+                        sys.openat2(
+                            parent,
+                            comp,
+                            libc::O_PATH,
+                            (how & !resolve::IN_ROOT) | resolve::BENEATH,
+                        )
+                        .map_err(at(Step::MountTarget))?
                     }
                     Err(e) => return Err(at(Step::MountTarget)(e)),
                 };
@@ -250,7 +266,13 @@ fn make_fs(sys: &dyn Syscall, fs: &FsMount) -> R<RawFd> {
 }
 
 fn attach(sys: &dyn Syscall, mnt: RawFd, target: RawFd) -> Result<(), Errno> {
-    sys.move_mount(mnt, c"", target, c"", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    sys.move_mount(
+        mnt,
+        c"",
+        target,
+        c"",
+        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+    )
 }
 
 /// Runs the init sequence. Returns only on failure (on success `execve`
@@ -272,7 +294,12 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         match sys.read_byte(plan.go_read).map_err(at(Step::WaitParent))? {
             Some(_) => {}
             // The runtime went away before starting us.
-            None => return Err(InitFailure { step: Step::WaitParent, errno: Errno::EPIPE }),
+            None => {
+                return Err(InitFailure {
+                    step: Step::WaitParent,
+                    errno: Errno::EPIPE,
+                });
+            }
         }
     }
     sys.close(plan.go_read);
@@ -282,28 +309,47 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         }
     }
     if plan.unshare_cgroupns {
-        sys.unshare(libc::CLONE_NEWCGROUP).map_err(at(Step::CgroupNs))?;
+        sys.unshare(libc::CLONE_NEWCGROUP)
+            .map_err(at(Step::CgroupNs))?;
     }
     sys.umask(0);
 
     // 2. Root filesystem and pivot.
-    sys.mount(None, c"/", None, (libc::MS_REC | libc::MS_PRIVATE) as u64, None)
+    sys.mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
         .map_err(at(Step::Propagation))?;
-    let nodev = if plan.rootfs_nodev { libc::MS_NODEV as u64 } else { 0 };
-    sys.mount(Some(c"overlay"), &plan.rootfs, Some(c"overlay"), nodev, Some(&plan.overlay_options))
-        .map_err(at(Step::Overlay))?;
+    let nodev = if plan.rootfs_nodev { libc::MS_NODEV } else { 0 };
+    sys.mount(
+        Some(c"overlay"),
+        &plan.rootfs,
+        Some(c"overlay"),
+        nodev,
+        Some(&plan.overlay_options),
+    )
+    .map_err(at(Step::Overlay))?;
     let p = at(Step::PivotRoot);
-    let old_root = sys.openat(libc::AT_FDCWD, c"/", libc::O_DIRECTORY | libc::O_RDONLY, 0).map_err(&p)?;
-    let new_root = sys.openat(libc::AT_FDCWD, &plan.rootfs, libc::O_DIRECTORY | libc::O_RDONLY, 0).map_err(&p)?;
+    let old_root = sys
+        .openat(libc::AT_FDCWD, c"/", libc::O_DIRECTORY | libc::O_RDONLY, 0)
+        .map_err(&p)?;
+    let new_root = sys
+        .openat(
+            libc::AT_FDCWD,
+            &plan.rootfs,
+            libc::O_DIRECTORY | libc::O_RDONLY,
+            0,
+        )
+        .map_err(&p)?;
     sys.fchdir(new_root).map_err(&p)?;
     sys.pivot_root(c".", c".").map_err(&p)?;
     sys.fchdir(old_root).map_err(&p)?;
-    sys.mount(None, c".", None, (libc::MS_SLAVE | libc::MS_REC) as u64, None).map_err(&p)?;
+    sys.mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
+        .map_err(&p)?;
     sys.umount2(c".", libc::MNT_DETACH).map_err(&p)?;
     sys.close(old_root);
     sys.close(new_root);
     sys.chdir(c"/").map_err(&p)?;
-    let root = sys.openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0).map_err(&p)?;
+    let root = sys
+        .openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(&p)?;
 
     // 3. Mounts.
     let mut proc_fd: Option<RawFd> = None;
@@ -326,7 +372,11 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
                 }
             }
             MountKind::Tree { fd, .. } => attach(sys, fd.as_raw_fd(), target).map_err(&e)?,
-            MountKind::CgroupV1 { tmpfs, hierarchies, read_only } => {
+            MountKind::CgroupV1 {
+                tmpfs,
+                hierarchies,
+                read_only,
+            } => {
                 let mnt = make_fs(sys, tmpfs)?;
                 attach(sys, mnt, target).map_err(&e)?;
                 for (dir, fs) in hierarchies {
@@ -334,14 +384,22 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(err) => return Err(e(err)),
                     }
-                    let sub = sys.openat(mnt, dir, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0).map_err(&e)?;
+                    let sub = sys
+                        .openat(
+                            mnt,
+                            dir,
+                            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                            0,
+                        )
+                        .map_err(&e)?;
                     let h = make_fs(sys, fs)?;
                     attach(sys, h, sub).map_err(&e)?;
                     sys.close(h);
                     sys.close(sub);
                 }
                 if *read_only {
-                    sys.mount_setattr(mnt, c"", AT_EMPTY_PATH, attr::RDONLY, 0).map_err(&e)?;
+                    sys.mount_setattr(mnt, c"", AT_EMPTY_PATH, attr::RDONLY, 0)
+                        .map_err(&e)?;
                 }
                 sys.close(mnt);
             }
@@ -351,7 +409,9 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
 
     // 4. Devices, /dev/null check, sysctls, masks, read-only paths.
     let d = at(Step::Devices);
-    let dev = sys.openat2(root, c"/dev", libc::O_PATH | libc::O_DIRECTORY, NO_LINKS).map_err(&d)?;
+    let dev = sys
+        .openat2(root, c"/dev", libc::O_PATH | libc::O_DIRECTORY, NO_LINKS)
+        .map_err(&d)?;
     for dv in &plan.devices {
         for parent in &dv.parents {
             match sys.mkdirat(dev, parent, 0o755) {
@@ -379,7 +439,12 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     }
     let n = at(Step::DevNull);
     let null = sys
-        .openat2(dev, c"null", libc::O_PATH, resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS | resolve::NO_XDEV)
+        .openat2(
+            dev,
+            c"null",
+            libc::O_PATH,
+            resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS | resolve::NO_XDEV,
+        )
         .map_err(&n)?;
     let (mode, rdev) = sys.fstat(null).map_err(&n)?;
     if mode & libc::S_IFMT != libc::S_IFCHR || rdev != libc::makedev(1, 3) {
@@ -388,7 +453,8 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     if plan.dev_read_only
         && let Some(fd) = dev_fd
     {
-        sys.mount_setattr(fd, c"", AT_EMPTY_PATH, attr::RDONLY, 0).map_err(&d)?;
+        sys.mount_setattr(fd, c"", AT_EMPTY_PATH, attr::RDONLY, 0)
+            .map_err(&d)?;
     }
     if !plan.sysctls.is_empty() {
         let s = at(Step::Sysctl);
@@ -399,7 +465,10 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
                     procfd,
                     path,
                     libc::O_WRONLY,
-                    resolve::BENEATH | resolve::NO_SYMLINKS | resolve::NO_MAGICLINKS | resolve::NO_XDEV,
+                    resolve::BENEATH
+                        | resolve::NO_SYMLINKS
+                        | resolve::NO_MAGICLINKS
+                        | resolve::NO_XDEV,
                 )
                 .map_err(&s)?;
             if sys.fstatfs(fd).map_err(&s)? != PROC_SUPER_MAGIC {
@@ -428,7 +497,8 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
                 },
             )?
         } else {
-            sys.open_tree(null, c"", OPEN_TREE_CLONE | AT_EMPTY_PATH).map_err(&mk)?
+            sys.open_tree(null, c"", OPEN_TREE_CLONE | AT_EMPTY_PATH)
+                .map_err(&mk)?
         };
         attach(sys, mnt, t).map_err(&mk)?;
         sys.close(mnt);
@@ -441,7 +511,9 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(ro(e)),
         };
-        let tree = sys.open_tree(t, c"", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH).map_err(&ro)?;
+        let tree = sys
+            .open_tree(t, c"", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH)
+            .map_err(&ro)?;
         sys.mount_setattr(
             tree,
             c"",
@@ -461,9 +533,13 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         sys.close(fd);
     }
     if plan.readonly_root {
-        sys.mount_setattr(root, c"", AT_EMPTY_PATH, attr::RDONLY, 0).map_err(at(Step::ReadOnlyRoot))?;
+        sys.mount_setattr(root, c"", AT_EMPTY_PATH, attr::RDONLY, 0)
+            .map_err(at(Step::ReadOnlyRoot))?;
     }
-    for fd in [proc_fd, dev_fd, Some(null), Some(dev)].into_iter().flatten() {
+    for fd in [proc_fd, dev_fd, Some(null), Some(dev)]
+        .into_iter()
+        .flatten()
+    {
         sys.close(fd);
     }
 
@@ -475,11 +551,15 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         sys.loopback_up().map_err(at(Step::Loopback))?;
     }
     for (res, soft, hard) in &plan.rlimits {
-        sys.setrlimit(*res, *soft, *hard).map_err(at(Step::Rlimit))?;
+        sys.setrlimit(*res, *soft, *hard)
+            .map_err(at(Step::Rlimit))?;
     }
     sys.chdir(&plan.cwd).map_err(at(Step::Cwd))?;
     if !sys.cwd_is_inside().map_err(at(Step::CwdOutside))? {
-        return Err(InitFailure { step: Step::CwdOutside, errno: Errno::EPERM });
+        return Err(InitFailure {
+            step: Step::CwdOutside,
+            errno: Errno::EPERM,
+        });
     }
     sys.close(root);
     sys.umask(0o022);
@@ -505,17 +585,32 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     sys.setresgid(plan.gid).map_err(&ids)?;
     sys.setresuid(plan.uid).map_err(&ids)?;
     sys.prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(&ids)?;
-    sys.capset(plan.caps.effective, plan.caps.permitted, plan.caps.inheritable)
-        .map_err(at(Step::Capabilities))?;
+    sys.capset(
+        plan.caps.effective,
+        plan.caps.permitted,
+        plan.caps.inheritable,
+    )
+    .map_err(at(Step::Capabilities))?;
     let am = at(Step::Ambient);
-    sys.prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as u64, 0).map_err(&am)?;
+    sys.prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as u64,
+        0,
+    )
+    .map_err(&am)?;
     for cap in 0..=plan.last_cap.min(63) {
         if plan.caps.ambient & (1u64 << cap) != 0 {
-            sys.prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as u64, u64::from(cap)).map_err(&am)?;
+            sys.prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as u64,
+                u64::from(cap),
+            )
+            .map_err(&am)?;
         }
     }
     if plan.no_new_privs {
-        sys.prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(at(Step::NoNewPrivs))?;
+        sys.prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
+            .map_err(at(Step::NoNewPrivs))?;
         if let Some(prog) = &plan.seccomp {
             sys.seccomp_filter(prog.instructions()).map_err(&sc)?;
         }
@@ -528,9 +623,16 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         match sys.execve(cand, &plan.argv_ptrs, &plan.envp_ptrs) {
             Errno::ENOENT | Errno::ENOTDIR => {}
             Errno::EACCES => err = Errno::EACCES,
-            other => return Err(InitFailure { step: Step::Exec, errno: other }),
+            other => {
+                return Err(InitFailure {
+                    step: Step::Exec,
+                    errno: other,
+                });
+            }
         }
     }
-    Err(InitFailure { step: Step::Exec, errno: err })
+    Err(InitFailure {
+        step: Step::Exec,
+        errno: err,
+    })
 }
-

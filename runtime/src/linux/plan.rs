@@ -178,7 +178,10 @@ pub(crate) struct PlanContext<'a> {
 
 /// Splits OCI mount options into `fsmount` attributes and `fsconfig`
 /// options, dropping propagation/bind words handled elsewhere.
-fn split_options(options: &[String]) -> Result<(u64, Vec<(CString, Option<CString>)>), PlanError> {
+/// `fsconfig` options: (key, Some(value)) or a flag (key, None).
+type FsOptions = Vec<(CString, Option<CString>)>;
+
+fn split_options(options: &[String]) -> Result<(u64, FsOptions), PlanError> {
     let mut attrs = 0u64;
     let mut out = Vec::new();
     for o in options {
@@ -192,10 +195,12 @@ fn split_options(options: &[String]) -> Result<(u64, Vec<(CString, Option<CStrin
             "noatime" => attrs |= attr::NOATIME,
             "relatime" => {}
             "nodiratime" => attrs |= attr::NODIRATIME,
-            "bind" | "rbind" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
-            | "suid" | "dev" | "exec" | "atime" => {}
+            "bind" | "rbind" | "private" | "rprivate" | "shared" | "rshared" | "slave"
+            | "rslave" | "suid" | "dev" | "exec" | "atime" => {}
             other => match other.split_once('=') {
-                Some((k, v)) => out.push((cstr("mount option", k)?, Some(cstr("mount option", v)?))),
+                Some((k, v)) => {
+                    out.push((cstr("mount option", k)?, Some(cstr("mount option", v)?)))
+                }
                 None => out.push((cstr("mount option", other)?, None)),
             },
         }
@@ -208,13 +213,16 @@ fn cap_mask(set: &Option<oci_spec::runtime::Capabilities>) -> u64 {
         .flatten()
         .filter_map(|c| {
             let name = serde_json::to_value(c).ok()?;
-            name.as_str()?.parse::<caps::Capability>().ok().map(|c| c.bitmask())
+            name.as_str()?
+                .parse::<caps::Capability>()
+                .ok()
+                .map(|c| c.bitmask())
         })
         .fold(0, |a, b| a | b)
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> u32 {
-    (match t {
+    match t {
         PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
         PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
         PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
@@ -231,7 +239,7 @@ fn rlimit_resource(t: PosixRlimitType) -> u32 {
         PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
         PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
         PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
-    }) as u32
+    }
 }
 
 fn last_cap() -> u32 {
@@ -242,7 +250,10 @@ fn last_cap() -> u32 {
 }
 
 fn ptrs(v: &[CString]) -> Vec<*const libc::c_char> {
-    v.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    v.iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 /// Clones a host path for a bind mount (recursive, read-only if asked).
@@ -276,14 +287,29 @@ impl InitPlan {
     /// Builds the plan of `spec` (already validated by `build_spec` or
     /// loaded from a bundle).
     pub fn build(spec: &Spec, ctx: PlanContext<'_>) -> Result<Self, PlanError> {
-        let process = spec.process().as_ref().ok_or(PlanError::Missing { what: "process" })?;
-        let linux = spec.linux().as_ref().ok_or(PlanError::Missing { what: "linux section" })?;
-        let args = process.args().as_ref().filter(|a| !a.is_empty()).ok_or(PlanError::Missing {
-            what: "process.args",
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or(PlanError::Missing { what: "process" })?;
+        let linux = spec.linux().as_ref().ok_or(PlanError::Missing {
+            what: "linux section",
         })?;
-        let argv: Vec<CString> = args.iter().map(|a| cstr("argument", a.as_str())).collect::<Result<_, _>>()?;
+        let args = process
+            .args()
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .ok_or(PlanError::Missing {
+                what: "process.args",
+            })?;
+        let argv: Vec<CString> = args
+            .iter()
+            .map(|a| cstr("argument", a.as_str()))
+            .collect::<Result<_, _>>()?;
         let env = process.env().clone().unwrap_or_default();
-        let envp: Vec<CString> = env.iter().map(|e| cstr("environment", e.as_str())).collect::<Result<_, _>>()?;
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|e| cstr("environment", e.as_str()))
+            .collect::<Result<_, _>>()?;
         // execvp semantics over the container's PATH, computed here.
         let exec_candidates = if args[0].contains('/') {
             vec![argv[0].clone()]
@@ -294,35 +320,60 @@ impl InitPlan {
                 .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
             path.split(':')
                 .filter(|d| !d.is_empty())
-                .map(|d| cstr("PATH entry", format!("{}/{}", d.trim_end_matches('/'), args[0])))
+                .map(|d| {
+                    cstr(
+                        "PATH entry",
+                        format!("{}/{}", d.trim_end_matches('/'), args[0]),
+                    )
+                })
                 .collect::<Result<_, _>>()?
         };
         let cwd = process.cwd().to_string_lossy().into_owned();
         if !cwd.starts_with('/') {
-            return Err(PlanError::NotAbsolute { what: "process.cwd", path: cwd });
+            return Err(PlanError::NotAbsolute {
+                what: "process.cwd",
+                path: cwd,
+            });
         }
 
         let mut mounts = Vec::new();
         for m in spec.mounts().iter().flatten() {
             let dest = m.destination().to_string_lossy().into_owned();
             if !dest.starts_with('/') {
-                return Err(PlanError::NotAbsolute { what: "mount destination", path: dest });
+                return Err(PlanError::NotAbsolute {
+                    what: "mount destination",
+                    path: dest,
+                });
             }
             let options = m.options().clone().unwrap_or_default();
             let typ = m.typ().clone().unwrap_or_default();
             let is_bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
             let target = cstr("mount destination", dest.as_str())?;
             if is_bind {
-                let src = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let src = m
+                    .source()
+                    .as_ref()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let ro = options.iter().any(|o| o == "ro");
                 let (fd, is_dir) = open_bind_source(&src, ro)?;
-                mounts.push(MountStep { target, kind: MountKind::Tree { fd, is_dir }, follow_symlinks: true });
+                mounts.push(MountStep {
+                    target,
+                    kind: MountKind::Tree { fd, is_dir },
+                    follow_symlinks: true,
+                });
                 continue;
             }
             let (attrs, opts) = split_options(&options)?;
             let user = !matches!(
                 dest.as_str(),
-                "/proc" | "/dev" | "/dev/pts" | "/sys" | "/sys/fs/cgroup" | "/dev/mqueue" | "/dev/shm"
+                "/proc"
+                    | "/dev"
+                    | "/dev/pts"
+                    | "/sys"
+                    | "/sys/fs/cgroup"
+                    | "/dev/mqueue"
+                    | "/dev/shm"
             );
             let kind = match typ.as_str() {
                 "cgroup" | "cgroup2" if !ctx.cgroup_v2 => MountKind::CgroupV1 {
@@ -362,20 +413,29 @@ impl InitPlan {
                     fstype: cstr("mount type", typ.as_str())?,
                     source: Some(cstr(
                         "mount source",
-                        m.source().as_ref().map(|s| s.as_os_str().as_bytes().to_vec()).unwrap_or_else(|| typ.clone().into_bytes()),
+                        m.source()
+                            .as_ref()
+                            .map(|s| s.as_os_str().as_bytes().to_vec())
+                            .unwrap_or_else(|| typ.clone().into_bytes()),
                     )?),
                     options: opts,
                     attrs,
                 }),
                 _ => return Err(PlanError::MountType { typ, dest }),
             };
-            mounts.push(MountStep { target, kind, follow_symlinks: user });
+            mounts.push(MountStep {
+                target,
+                kind,
+                follow_symlinks: user,
+            });
         }
 
         let mut devices = Vec::new();
         for d in linux.devices().iter().flatten() {
             let p = d.path().to_string_lossy().into_owned();
-            let Some(rel) = p.strip_prefix("/dev/") else { continue };
+            let Some(rel) = p.strip_prefix("/dev/") else {
+                continue;
+            };
             let kind = match d.typ() {
                 LinuxDeviceType::B => libc::S_IFBLK,
                 LinuxDeviceType::P => libc::S_IFIFO,
@@ -411,7 +471,10 @@ impl InitPlan {
         let mut keys: Vec<_> = linux.sysctl().iter().flatten().collect();
         keys.sort();
         for (k, v) in keys {
-            sysctls.push((cstr("sysctl", format!("sys/{}", k.replace('.', "/")))?, cstr("sysctl value", v.as_str())?));
+            sysctls.push((
+                cstr("sysctl", format!("sys/{}", k.replace('.', "/")))?,
+                cstr("sysctl value", v.as_str())?,
+            ));
         }
         let list = |v: &Option<Vec<String>>, what| -> Result<Vec<CString>, PlanError> {
             v.iter().flatten().map(|p| cstr(what, p.as_str())).collect()
@@ -424,6 +487,24 @@ impl InitPlan {
             permitted: caps.map_or(0, |c| cap_mask(c.permitted())),
             inheritable: caps.map_or(0, |c| cap_mask(c.inheritable())),
             ambient: caps.map_or(0, |c| cap_mask(c.ambient())),
+        };
+        // We cannot grant what we do not hold (e.g. root without
+        // CAP_SYS_RESOURCE on some hosts): clamp to our own permitted set.
+        let ours = caps::read(None, caps::CapSet::Permitted)
+            .map(|set| set.iter().map(|c| c.bitmask()).fold(0, |a, b| a | b))
+            .unwrap_or(u64::MAX);
+        if caps.permitted & !ours != 0 {
+            tracing::warn!(
+                missing = format!("{:#x}", caps.permitted & !ours),
+                "capabilities we do not hold are not granted"
+            );
+        }
+        let caps = CapMasks {
+            bounding: caps.bounding & ours,
+            effective: caps.effective & ours,
+            permitted: caps.permitted & ours,
+            inheritable: caps.inheritable & ours,
+            ambient: caps.ambient & ours,
         };
         let user = process.user();
         let argv_ptrs = ptrs(&argv);
@@ -445,8 +526,16 @@ impl InitPlan {
             sysctls,
             masked: list(linux.masked_paths(), "masked path")?,
             readonly: list(linux.readonly_paths(), "read-only path")?,
-            readonly_root: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
-            hostname: spec.hostname().as_ref().map(|h| cstr("hostname", h.as_str())).transpose()?,
+            readonly_root: spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+            hostname: spec
+                .hostname()
+                .as_ref()
+                .map(|h| cstr("hostname", h.as_str()))
+                .transpose()?,
             loopback_up: ctx.loopback_up,
             rlimits: process
                 .rlimits()

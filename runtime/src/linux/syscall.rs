@@ -108,15 +108,35 @@ pub trait Syscall {
     /// `fsopen` (close-on-exec).
     fn fsopen(&self, fstype: &CStr) -> SysResult<RawFd>;
     /// `fsconfig`.
-    fn fsconfig(&self, fd: RawFd, cmd: u32, key: Option<&CStr>, value: Option<&CStr>) -> SysResult<()>;
+    fn fsconfig(
+        &self,
+        fd: RawFd,
+        cmd: u32,
+        key: Option<&CStr>,
+        value: Option<&CStr>,
+    ) -> SysResult<()>;
     /// `fsmount` (close-on-exec) with mount attributes.
     fn fsmount(&self, fd: RawFd, attrs: u64) -> SysResult<RawFd>;
     /// `move_mount`.
-    fn move_mount(&self, from: RawFd, from_path: &CStr, to: RawFd, to_path: &CStr, flags: u32) -> SysResult<()>;
+    fn move_mount(
+        &self,
+        from: RawFd,
+        from_path: &CStr,
+        to: RawFd,
+        to_path: &CStr,
+        flags: u32,
+    ) -> SysResult<()>;
     /// `open_tree` (close-on-exec is always added).
     fn open_tree(&self, dirfd: RawFd, path: &CStr, flags: u32) -> SysResult<RawFd>;
     /// `mount_setattr` setting `set` and clearing `clear`.
-    fn mount_setattr(&self, fd: RawFd, path: &CStr, flags: u32, set: u64, clear: u64) -> SysResult<()>;
+    fn mount_setattr(
+        &self,
+        fd: RawFd,
+        path: &CStr,
+        flags: u32,
+        set: u64,
+        clear: u64,
+    ) -> SysResult<()>;
     /// `mkdirat`.
     fn mkdirat(&self, dirfd: RawFd, path: &CStr, mode: u32) -> SysResult<()>;
     /// `mknodat`.
@@ -152,7 +172,12 @@ pub trait Syscall {
     /// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`.
     fn cloexec_from(&self, first: u32) -> SysResult<()>;
     /// `execve`; returns only on failure.
-    fn execve(&self, path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno;
+    fn execve(
+        &self,
+        path: &CStr,
+        argv: &[*const libc::c_char],
+        envp: &[*const libc::c_char],
+    ) -> Errno;
     /// `_exit`.
     fn exit(&self, code: i32) -> !;
 }
@@ -240,19 +265,49 @@ impl Syscall for LinuxSyscall {
     }
 
     fn reset_signals(&self) {
-        for sig in 1..libc::SIGRTMAX() {
+        // The kernel's struct sigaction for rt_sigaction (x86_64/aarch64):
+        // handler, flags, restorer, mask. The raw call also resets the
+        // signals glibc reserves (32, 33), which `signal()` refuses.
+        #[repr(C)]
+        struct KernelSigaction {
+            handler: usize,
+            flags: u64,
+            restorer: usize,
+            mask: u64,
+        }
+        let dfl = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        for sig in 1..=64 {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
-            // SAFETY: installing SIG_DFL; errors (glibc-reserved signals) ignored.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
+            // SAFETY: a valid kernel sigaction for SIG_DFL, no old-action
+            // pointer, sigset size 8; errors are ignored.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &raw const dfl,
+                    std::ptr::null::<u8>(),
+                    8usize,
+                )
+            };
         }
-        // SAFETY: an empty, initialised set passed by pointer.
+        let empty = 0u64;
+        // SAFETY: an empty 8-byte mask by pointer, no old-mask pointer.
         unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        }
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &raw const empty,
+                std::ptr::null::<u8>(),
+                8usize,
+            )
+        };
     }
 
     fn umask(&self, mask: u32) {
@@ -328,7 +383,8 @@ impl Syscall for LinuxSyscall {
 
     fn pivot_root(&self, new_root: &CStr, put_old: &CStr) -> SysResult<()> {
         // SAFETY: NUL-terminated paths.
-        cvt(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
+        cvt(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
+            .map(drop)
     }
 
     fn fsopen(&self, fstype: &CStr) -> SysResult<RawFd> {
@@ -336,20 +392,42 @@ impl Syscall for LinuxSyscall {
         cvt(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), 1u32) }).map(|fd| fd as RawFd)
     }
 
-    fn fsconfig(&self, fd: RawFd, cmd: u32, key: Option<&CStr>, value: Option<&CStr>) -> SysResult<()> {
+    fn fsconfig(
+        &self,
+        fd: RawFd,
+        cmd: u32,
+        key: Option<&CStr>,
+        value: Option<&CStr>,
+    ) -> SysResult<()> {
         // SAFETY: NUL-terminated strings or null, aux 0.
-        cvt(unsafe { libc::syscall(libc::SYS_fsconfig, fd, cmd, opt_ptr(key), opt_ptr(value), 0) }).map(drop)
+        cvt(unsafe { libc::syscall(libc::SYS_fsconfig, fd, cmd, opt_ptr(key), opt_ptr(value), 0) })
+            .map(drop)
     }
 
     fn fsmount(&self, fd: RawFd, attrs: u64) -> SysResult<RawFd> {
         // SAFETY: FSMOUNT_CLOEXEC = 1.
-        cvt(unsafe { libc::syscall(libc::SYS_fsmount, fd, 1u32, attrs as libc::c_uint) }).map(|fd| fd as RawFd)
+        cvt(unsafe { libc::syscall(libc::SYS_fsmount, fd, 1u32, attrs as libc::c_uint) })
+            .map(|fd| fd as RawFd)
     }
 
-    fn move_mount(&self, from: RawFd, from_path: &CStr, to: RawFd, to_path: &CStr, flags: u32) -> SysResult<()> {
+    fn move_mount(
+        &self,
+        from: RawFd,
+        from_path: &CStr,
+        to: RawFd,
+        to_path: &CStr,
+        flags: u32,
+    ) -> SysResult<()> {
         // SAFETY: NUL-terminated paths.
         cvt(unsafe {
-            libc::syscall(libc::SYS_move_mount, from, from_path.as_ptr(), to, to_path.as_ptr(), flags)
+            libc::syscall(
+                libc::SYS_move_mount,
+                from,
+                from_path.as_ptr(),
+                to,
+                to_path.as_ptr(),
+                flags,
+            )
         })
         .map(drop)
     }
@@ -357,12 +435,24 @@ impl Syscall for LinuxSyscall {
     fn open_tree(&self, dirfd: RawFd, path: &CStr, flags: u32) -> SysResult<RawFd> {
         // SAFETY: NUL-terminated path.
         cvt(unsafe {
-            libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags | libc::O_CLOEXEC as u32)
+            libc::syscall(
+                libc::SYS_open_tree,
+                dirfd,
+                path.as_ptr(),
+                flags | libc::O_CLOEXEC as u32,
+            )
         })
         .map(|fd| fd as RawFd)
     }
 
-    fn mount_setattr(&self, fd: RawFd, path: &CStr, flags: u32, set: u64, clear: u64) -> SysResult<()> {
+    fn mount_setattr(
+        &self,
+        fd: RawFd,
+        path: &CStr,
+        flags: u32,
+        set: u64,
+        clear: u64,
+    ) -> SysResult<()> {
         let a = MountAttr {
             attr_set: set,
             attr_clr: clear,
@@ -395,7 +485,11 @@ impl Syscall for LinuxSyscall {
 
     fn fchownat(&self, dirfd: RawFd, path: &CStr, uid: u32, gid: u32) -> SysResult<()> {
         // SAFETY: NUL-terminated path.
-        cvt(unsafe { libc::fchownat(dirfd, path.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }.into()).map(drop)
+        cvt(
+            unsafe { libc::fchownat(dirfd, path.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }
+                .into(),
+        )
+        .map(drop)
     }
 
     fn symlinkat(&self, target: &CStr, dirfd: RawFd, path: &CStr) -> SysResult<()> {
@@ -426,19 +520,23 @@ impl Syscall for LinuxSyscall {
 
     fn loopback_up(&self) -> SysResult<()> {
         // SAFETY: plain socket creation.
-        let s = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }.into())?
-            as RawFd;
+        let s =
+            cvt(
+                unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }
+                    .into(),
+            )? as RawFd;
         // SAFETY: ifreq is plain data; zeroed is valid.
         let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
         ifr.ifr_name[0] = b'l' as libc::c_char;
         ifr.ifr_name[1] = b'o' as libc::c_char;
         // SAFETY: SIOCGIFFLAGS reads into the ifreq we own.
-        let r = cvt(unsafe { libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) }.into()).and_then(|_| {
-            // SAFETY: the union's flags member was just written by the kernel.
-            unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
-            // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
-            cvt(unsafe { libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr) }.into())
-        });
+        let r =
+            cvt(unsafe { libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) }.into()).and_then(|_| {
+                // SAFETY: the union's flags member was just written by the kernel.
+                unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+                // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
+                cvt(unsafe { libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr) }.into())
+            });
         self.close(s);
         r.map(drop)
     }
@@ -461,8 +559,17 @@ impl Syscall for LinuxSyscall {
 
     fn prctl(&self, option: i32, arg2: u64, arg3: u64) -> SysResult<i32> {
         // SAFETY: the options we use take integer arguments only.
-        cvt(unsafe { libc::prctl(option, arg2 as libc::c_ulong, arg3 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) }.into())
-            .map(|r| r as i32)
+        cvt(unsafe {
+            libc::prctl(
+                option,
+                arg2 as libc::c_ulong,
+                arg3 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        }
+        .into())
+        .map(|r| r as i32)
     }
 
     fn setgroups(&self, gids: &[u32]) -> SysResult<()> {
@@ -508,8 +615,15 @@ impl Syscall for LinuxSyscall {
             filter: prog.as_ptr().cast_mut(),
         };
         // SAFETY: the kernel copies `len` instructions from a valid slice.
-        cvt(unsafe { libc::syscall(libc::SYS_seccomp, 1u32 /* SET_MODE_FILTER */, 0u32, &raw const fprog) })
-            .map(drop)
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                1u32, /* SET_MODE_FILTER */
+                0u32,
+                &raw const fprog,
+            )
+        })
+        .map(drop)
     }
 
     fn cloexec_from(&self, first: u32) -> SysResult<()> {
@@ -517,7 +631,12 @@ impl Syscall for LinuxSyscall {
         cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32) }).map(drop)
     }
 
-    fn execve(&self, path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    fn execve(
+        &self,
+        path: &CStr,
+        argv: &[*const libc::c_char],
+        envp: &[*const libc::c_char],
+    ) -> Errno {
         // SAFETY: argv/envp are null-terminated arrays of pointers into
         // CStrings that outlive this call (owned by the init plan).
         unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };

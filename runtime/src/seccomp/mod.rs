@@ -41,7 +41,10 @@ impl BpfProgram {
     }
 
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.is_empty() || !bytes.len().is_multiple_of(8) || bytes.len() / 8 > usize::from(u16::MAX) {
+        if bytes.is_empty()
+            || !bytes.len().is_multiple_of(8)
+            || bytes.len() / 8 > usize::from(u16::MAX)
+        {
             return None;
         }
         let insns = bytes

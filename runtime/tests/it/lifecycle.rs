@@ -17,13 +17,33 @@ fn exit_codes_follow_docker() {
     assert!(!s.oom_killed);
     // A missing command is docker's 127, a non-executable one 126.
     let id = new_id();
-    let sp = spec(&env, &id, &RunOptions { cmd: vec!["/nope".into()], ..Default::default() });
-    let err = env.rt.run(id, &sp, &env.image, StdioConfig::default(), true).unwrap_err();
+    let sp = spec(
+        &env,
+        &id,
+        &RunOptions {
+            cmd: vec!["/nope".into()],
+            ..Default::default()
+        },
+    );
+    let err = env
+        .rt
+        .run(id, &sp, &env.image, StdioConfig::default(), true)
+        .unwrap_err();
     assert!(matches!(err, ContainerError::Exec { .. }), "{err}");
     assert_eq!(err.exit_code(), 127);
     let id = new_id();
-    let sp = spec(&env, &id, &RunOptions { cmd: vec!["/etc/hello".into()], ..Default::default() });
-    let err = env.rt.run(id, &sp, &env.image, StdioConfig::default(), true).unwrap_err();
+    let sp = spec(
+        &env,
+        &id,
+        &RunOptions {
+            cmd: vec!["/etc/hello".into()],
+            ..Default::default()
+        },
+    );
+    let err = env
+        .rt
+        .run(id, &sp, &env.image, StdioConfig::default(), true)
+        .unwrap_err();
     assert_eq!(err.exit_code(), 126, "{err}");
     // PATH lookup inside the container.
     let out = run(&env, &["echo", "found"], RunOptions::default());
@@ -36,13 +56,28 @@ fn kill_stop_and_state_machine() {
     require_env!("kill_stop_and_state_machine");
     let env = env();
     let id = new_id();
-    let sp = spec(&env, &id, &RunOptions { cmd: vec!["sleep".into(), "30".into()], ..Default::default() });
+    let sp = spec(
+        &env,
+        &id,
+        &RunOptions {
+            cmd: vec!["sleep".into(), "30".into()],
+            ..Default::default()
+        },
+    );
     let mut c = env.rt.create(id.clone(), &sp, &env.image).unwrap();
     assert_eq!(c.status(), ContainerStatus::Created);
     assert!(c.kill(15).is_err(), "cannot kill a created container");
-    c.start(StdioConfig { stdin: Stdio::Null, stdout: Stdio::Null, stderr: Stdio::Null }).unwrap();
+    c.start(StdioConfig {
+        stdin: Stdio::Null,
+        stdout: Stdio::Null,
+        stderr: Stdio::Null,
+    })
+    .unwrap();
     assert_eq!(c.status(), ContainerStatus::Running);
-    assert!(matches!(c.start(StdioConfig::default()), Err(ContainerError::IncorrectStatus { .. })));
+    assert!(matches!(
+        c.start(StdioConfig::default()),
+        Err(ContainerError::IncorrectStatus { .. })
+    ));
     let listed = env.rt.list().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].status, ContainerStatus::Running);
@@ -56,9 +91,20 @@ fn kill_stop_and_state_machine() {
     assert_eq!(env.rt.load(&id).unwrap().state().exit_code, Some(137));
     // Restart a stopped container, then force-remove it while running.
     let mut c = env.rt.load(&id).unwrap();
-    c.start(StdioConfig { stdin: Stdio::Null, stdout: Stdio::Null, stderr: Stdio::Null }).unwrap();
+    c.start(StdioConfig {
+        stdin: Stdio::Null,
+        stdout: Stdio::Null,
+        stderr: Stdio::Null,
+    })
+    .unwrap();
     let cg = c.state().cgroup.clone();
     c.delete(true).unwrap();
-    assert!(matches!(env.rt.load(&id), Err(ContainerError::NotFound { .. })));
-    assert!(env.rt.cgroups().pids(&cg).unwrap().is_empty(), "cgroup removed");
+    assert!(matches!(
+        env.rt.load(&id),
+        Err(ContainerError::NotFound { .. })
+    ));
+    assert!(
+        env.rt.cgroups().pids(&cg).unwrap().is_empty(),
+        "cgroup removed"
+    );
 }

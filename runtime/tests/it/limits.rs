@@ -11,23 +11,45 @@ fn memory_limit_oom_kills_with_137() {
     // reclaimed without swap: 64 MiB into /dev/shm under -m 32m must OOM.
     let out = sh(
         &env,
-        "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; echo survived",
+        "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; exit $?",
         RunOptions {
-            resources: Resources { memory: Some(32 << 20), ..Default::default() },
+            resources: Resources {
+                memory: Some(32 << 20),
+                ..Default::default()
+            },
             shm_size: Some(128 << 20),
             ..Default::default()
         },
     );
-    assert!(out.status.oom_killed, "expected an OOM kill: {:?} {}", out.status, out.stdout);
-    assert_eq!(out.status.code, 137, "{:?} {} {}", out.status, out.stdout, out.stderr);
+    assert!(
+        out.status.oom_killed,
+        "expected an OOM kill: {:?} {}",
+        out.status, out.stdout
+    );
+    assert_eq!(
+        out.status.code, 137,
+        "{:?} {} {}",
+        out.status, out.stdout, out.stderr
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     // 16 MiB fits.
     let out = sh(
         &env,
         "dd if=/dev/zero of=/dev/shm/fill bs=1M count=16 2>/dev/null && echo fits",
-        RunOptions { resources: Resources { memory: Some(32 << 20), ..Default::default() }, ..Default::default() },
+        RunOptions {
+            resources: Resources {
+                memory: Some(32 << 20),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
     );
-    assert_eq!((out.status.code, out.status.oom_killed), (0, false), "{}", out.stderr);
+    assert_eq!(
+        (out.status.code, out.status.oom_killed),
+        (0, false),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stdout.trim(), "fits");
 }
 
@@ -38,15 +60,33 @@ fn pids_limit_stops_a_fork_bomb() {
     let started = std::time::Instant::now();
     let out = sh(
         &env,
-        "for i in $(seq 1 60); do sleep 2 & done 2>/dev/null; ls /proc | grep -c '^[0-9]'; wait",
-        RunOptions { resources: Resources { pids_limit: Some(20), ..Default::default() }, ..Default::default() },
+        "(for i in $(seq 1 60); do sleep 2 & done) 2>/dev/null; set -- /proc/[0-9]*; echo $#",
+        RunOptions {
+            resources: Resources {
+                pids_limit: Some(20),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
     );
-    let procs: u32 = out.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", out.stdout, out.stderr));
+    let procs: u32 = out
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{:?} {}", out.stdout, out.stderr));
     assert!(procs <= 20, "{procs} processes under --pids-limit 20");
-    assert!(procs >= 15, "the limit, not something else, stopped forking: {procs}");
+    assert!(
+        procs >= 15,
+        "the limit, not something else, stopped forking: {procs}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     // The host is fine: we can still fork.
-    assert!(std::process::Command::new("/bin/true").status().unwrap().success());
+    assert!(
+        std::process::Command::new("/bin/true")
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 #[test]
@@ -58,12 +98,32 @@ fn cgroup_is_read_only_and_scoped_inside() {
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
          (echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes) 2>&1 | grep -c 'Read-only'; \
          cat /proc/self/cgroup | grep -c ':/$'",
-        RunOptions { resources: Resources { memory: Some(48 << 20), ..Default::default() }, ..Default::default() },
+        RunOptions {
+            resources: Resources {
+                memory: Some(48 << 20),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
     );
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], (48u64 << 20).to_string(), "the container sees its own limit: {}", out.stdout);
-    if bay_runtime::cgroups::detect().unwrap().version() == bay_runtime::cgroups::CgroupVersion::V1 {
-        assert_eq!(lines[1], "1", "cgroup v1 mount must be read-only: {}", out.stdout);
+    assert_eq!(
+        lines[0],
+        (48u64 << 20).to_string(),
+        "the container sees its own limit: {}",
+        out.stdout
+    );
+    if bay_runtime::cgroups::detect().unwrap().version() == bay_runtime::cgroups::CgroupVersion::V1
+    {
+        assert_eq!(
+            lines[1], "1",
+            "cgroup v1 mount must be read-only: {}",
+            out.stdout
+        );
     }
-    assert_ne!(lines[2], "0", "the cgroup namespace is rooted at the container: {}", out.stdout);
+    assert_ne!(
+        lines[2], "0",
+        "the cgroup namespace is rooted at the container: {}",
+        out.stdout
+    );
 }

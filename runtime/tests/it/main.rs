@@ -2,9 +2,12 @@
 //! here. They need root, overlayfs and cgroups; each test prints `SKIP`
 //! and returns when those are missing.
 
+// Tests may unwrap (house rules); helpers outside #[test] fns too.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod isolation;
 mod layers;
-mod limits;
 mod lifecycle;
+mod limits;

@@ -38,9 +38,15 @@ pub(crate) use require_env;
 
 /// A gzip tar layer holding busybox-static and its applet symlinks.
 pub fn busybox_layer() -> Vec<u8> {
-    let list = std::process::Command::new(BUSYBOX).arg("--list").output().unwrap();
+    let list = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .unwrap();
     let applets = String::from_utf8(list.stdout).unwrap();
-    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
     let dir = |b: &mut tar::Builder<_>, p: &str, mode: u32| {
         let mut h = tar::Header::new_gnu();
         h.set_uid(0);
@@ -61,12 +67,24 @@ pub fn busybox_layer() -> Vec<u8> {
         h.set_mtime(1_700_000_000);
         b.append_data(&mut h, p, data).unwrap();
     };
-    for d in ["bin/", "etc/", "proc/", "sys/", "dev/", "root/", "home/", "usr/", "usr/bin/", "var/"] {
+    for d in [
+        "bin/", "etc/", "proc/", "sys/", "dev/", "root/", "home/", "usr/", "usr/bin/", "var/",
+    ] {
         dir(&mut b, d, 0o755);
     }
     dir(&mut b, "tmp/", 0o1777);
-    file(&mut b, "bin/busybox", 0o755, &std::fs::read(BUSYBOX).unwrap());
-    file(&mut b, "etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+    file(
+        &mut b,
+        "bin/busybox",
+        0o755,
+        &std::fs::read(BUSYBOX).unwrap(),
+    );
+    file(
+        &mut b,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+    );
     file(&mut b, "etc/group", 0o644, b"root:x:0:\napp:x:1000:\n");
     file(&mut b, "etc/hello", 0o644, b"from the image\n");
     for a in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
@@ -76,7 +94,8 @@ pub fn busybox_layer() -> Vec<u8> {
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
-        b.append_link(&mut h, format!("bin/{a}"), "busybox").unwrap();
+        b.append_link(&mut h, format!("bin/{a}"), "busybox")
+            .unwrap();
     }
     b.into_inner().unwrap().finish().unwrap()
 }
@@ -88,12 +107,19 @@ pub struct Env {
 }
 
 pub fn env() -> Env {
-    let dir = tempfile::Builder::new().prefix("bay-rt-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("bay-rt-")
+        .tempdir_in("/tmp")
+        .unwrap();
     let rt = Runtime::open(dir.path().join("root")).unwrap();
     let blob = busybox_layer();
     let digest = Digest::sha256_of(&blob);
     rt.layers().unpack(&digest, &blob[..]).unwrap();
-    Env { _dir: dir, rt, image: vec![digest] }
+    Env {
+        _dir: dir,
+        rt,
+        image: vec![digest],
+    }
 }
 
 pub struct Output {
@@ -112,7 +138,15 @@ fn reader(fd: OwnedFd) -> std::thread::JoinHandle<String> {
 
 pub fn spec(env: &Env, id: &ContainerId, opts: &RunOptions) -> oci_spec::runtime::Spec {
     let layers = env.rt.layer_paths(&env.image).unwrap();
-    build_spec(SpecInput { id, image: None, layers: &layers }, opts).unwrap()
+    build_spec(
+        SpecInput {
+            id,
+            image: None,
+            layers: &layers,
+        },
+        opts,
+    )
+    .unwrap()
 }
 
 pub fn new_id() -> ContainerId {
@@ -137,9 +171,17 @@ pub fn run(env: &Env, cmd: &[&str], mut opts: RunOptions) -> Output {
             id,
             &spec,
             &env.image,
-            StdioConfig { stdin: Stdio::Null, stdout: Stdio::Fd(out_w), stderr: Stdio::Fd(err_w) },
+            StdioConfig {
+                stdin: Stdio::Null,
+                stdout: Stdio::Fd(out_w),
+                stderr: Stdio::Fd(err_w),
+            },
             true,
         )
         .unwrap();
-    Output { status, stdout: o.join().unwrap(), stderr: e.join().unwrap() }
+    Output {
+        status,
+        stdout: o.join().unwrap(),
+        stderr: e.join().unwrap(),
+    }
 }
