@@ -742,10 +742,10 @@ impl RepoEditor {
             .collect();
         self.root.keys.retain(|id, _| used.contains(id));
         self.root_dirty = true;
-        if role == RoleType::Targets {
-            if let Some(t) = self.roles.get_mut(&RoleName::targets()) {
-                t.dirty = true;
-            }
+        if role == RoleType::Targets
+            && let Some(t) = self.roles.get_mut(&RoleName::targets())
+        {
+            t.dirty = true;
         }
         Ok(())
     }

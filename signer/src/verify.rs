@@ -530,14 +530,14 @@ impl TrustedRepo {
         })?;
         let verified = verify_root_with(&body, &role, root, opts.max_metadata_size)?;
         check_root_certs(&gun, &verified.signed, None)?;
-        if let Some(prev) = &opts.previous {
-            if verified.signed.version < prev.root {
-                return Err(VerifyError::Rollback {
-                    role,
-                    trusted: prev.root,
-                    new: verified.signed.version,
-                });
-            }
+        if let Some(prev) = &opts.previous
+            && verified.signed.version < prev.root
+        {
+            return Err(VerifyError::Rollback {
+                role,
+                trusted: prev.root,
+                new: verified.signed.version,
+            });
         }
         Ok(TrustedRepo {
             gun,
@@ -657,14 +657,14 @@ impl TrustedRepo {
         let check = self.base_check(&role, RoleType::Timestamp)?;
         let v: Verified<Timestamp> = verify_file(&check, bytes, self.opts.max_metadata_size)?;
         self.check_version(&role, v.signed.version)?;
-        if let Some(old) = &self.timestamp {
-            if v.signed.version < old.signed.version {
-                return Err(VerifyError::Rollback {
-                    role,
-                    trusted: old.signed.version,
-                    new: v.signed.version,
-                });
-            }
+        if let Some(old) = &self.timestamp
+            && v.signed.version < old.signed.version
+        {
+            return Err(VerifyError::Rollback {
+                role,
+                trusted: old.signed.version,
+                new: v.signed.version,
+            });
         }
         self.check_expiry(&role, &v.signed)?;
         if !v.signed.meta.contains_key("snapshot") {

@@ -70,10 +70,10 @@ fn start_server() -> Server {
     let url = format!("http://{host}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(r) = reqwest::blocking::get(format!("{url}/_notary_server/health")) {
-            if r.status().is_success() {
-                break;
-            }
+        if let Ok(r) = reqwest::blocking::get(format!("{url}/_notary_server/health"))
+            && r.status().is_success()
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "notary-server did not come up");
         std::thread::sleep(Duration::from_millis(50));

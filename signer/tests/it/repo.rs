@@ -106,7 +106,7 @@ fn releases_is_preferred_over_targets_and_reports_its_signer() {
         "docker trusts only releases and targets"
     );
     assert_eq!(
-        repo.lookup_in("only-alice", &[alice_role.clone()])
+        repo.lookup_in("only-alice", std::slice::from_ref(&alice_role))
             .unwrap()
             .sha256,
         digest(4)
@@ -216,7 +216,7 @@ fn root_rotation_signed_by_old_and_new_keys_is_followed() {
     )
     .unwrap();
     f.editor
-        .set_role_keys(RoleType::Root, &[cert.clone()], 1)
+        .set_role_keys(RoleType::Root, std::slice::from_ref(&cert), 1)
         .unwrap();
     let out = f.publish(&[&new_key]);
     let root = out.iter().find(|r| r.role == RoleName::root()).unwrap();
