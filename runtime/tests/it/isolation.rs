@@ -1,6 +1,8 @@
 use bay_runtime::spec::{RunOptions, SeccompProfile, SecurityOpts};
 
-use crate::support::{env, require_env, sh};
+use bay_runtime::{Stdio, StdioConfig};
+
+use crate::support::{env, new_id, require_env, sh, spec};
 
 fn status_field(out: &str, key: &str) -> String {
     out.lines()
@@ -100,34 +102,60 @@ fn host_is_invisible_and_no_fds_leak() {
     let env = env();
     let marker = format!("/tmp/bay-host-marker-{}", std::process::id());
     std::fs::write(&marker, "secret").unwrap();
-    // A descriptor without O_CLOEXEC, as a careless caller might leak.
+    let out = sh(
+        &env,
+        &format!("cat {marker} 2>/dev/null && echo visible; ls / | tr '\\n' ' '; echo"),
+        RunOptions::default(),
+    );
+    std::fs::remove_file(&marker).unwrap();
+    assert!(!out.stdout.contains("visible"), "{}", out.stdout);
+    assert_eq!(
+        out.stdout.trim(),
+        "bin dev etc home proc root sys tmp usr var"
+    );
+
+    // A descriptor without O_CLOEXEC, as a careless caller might leak; the
+    // container's init must still hold only 0, 1 and 2 after exec. Read from
+    // the host: inside, any lister (a shell, `ls`) holds fds of its own.
     let leak = nix::fcntl::open(
         "/etc/hostname",
         nix::fcntl::OFlag::O_RDONLY,
         nix::sys::stat::Mode::empty(),
     )
     .unwrap();
-    let out = sh(
+    let id = new_id();
+    let sp = spec(
         &env,
-        &format!(
-            "cat {marker} 2>/dev/null && echo visible; ls /proc/1/fd | tr '\\n' ' '; echo; ls -l /proc/1/fd >&2; ls / | tr '\\n' ' '; echo"
-        ),
-        RunOptions::default(),
+        &id,
+        &RunOptions {
+            cmd: vec!["sleep".into(), "30".into()],
+            ..Default::default()
+        },
     );
+    let mut c = env.rt.create(id, &sp, &env.image).unwrap();
+    c.start(StdioConfig {
+        stdin: Stdio::Null,
+        stdout: Stdio::Null,
+        stderr: Stdio::Null,
+    })
+    .unwrap();
     nix::unistd::close(leak).unwrap();
-    std::fs::remove_file(&marker).unwrap();
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(!out.stdout.contains("visible"), "{}", out.stdout);
+    let pid = c.state().pid.unwrap();
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    c.delete(true).unwrap();
     assert_eq!(
-        lines[0].trim(),
-        "0 1 2",
-        "only stdio may be open: {} {}",
-        out.stdout,
-        out.stderr
+        fds,
+        ["0", "1", "2"],
+        "only stdio may be open in the container"
     );
     assert_eq!(
-        lines[1].trim(),
-        "bin dev etc home proc root sys tmp usr var"
+        cwd,
+        std::path::Path::new("/"),
+        "cwd is the container's root"
     );
 }
 
