@@ -913,6 +913,47 @@ mod tests {
     use crate::schema::SignatureMethod;
 
     #[test]
+    fn signed_roles_get_the_default_expiries() {
+        use crate::key::{KeyAlgorithm, PrivateKey, Sign as _};
+        let now = Utc::now();
+        let gun = Gun::new("g/app").unwrap();
+        let root = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+        let other = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let cert = crate::cert::generate_root_certificate(
+            &root,
+            &gun,
+            now,
+            crate::cert::default_cert_validity(),
+        )
+        .unwrap();
+        let mut ed = RepoEditor::create(
+            gun,
+            NewRepoKeys {
+                root: cert,
+                targets: other.public_key().clone(),
+                snapshot: other.public_key().clone(),
+                timestamp: other.public_key().clone(),
+            },
+            now,
+        )
+        .unwrap();
+        let out = ed.sign(&[&root, &other]).unwrap();
+        let days = |role: &str| {
+            let f = out.iter().find(|r| r.role.as_str() == role).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&f.bytes).unwrap();
+            let exp =
+                chrono::DateTime::parse_from_rfc3339(v["signed"]["expires"].as_str().unwrap())
+                    .unwrap();
+            (exp.with_timezone(&Utc) - now).num_days()
+        };
+        assert_eq!(days("root"), 3650);
+        assert_eq!(days("targets"), 1095);
+        assert_eq!(days("snapshot"), 1095);
+        assert_eq!(days("timestamp"), 14);
+        assert!(out.iter().all(|r| r.version == 1));
+    }
+
+    #[test]
     fn go_envelope_matches_go_json_marshal_of_data_signed() {
         let canonical = "{\"a<b>&c-é\u{2028}\":1}".as_bytes();
         let sig = Signature {

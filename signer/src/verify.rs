@@ -912,6 +912,23 @@ impl TrustedRepo {
         v
     }
 
+    /// `(TUF ID, canonical ID)` of each root key, for comparing with a
+    /// pinned key ID (docker shows the TUF ID; key files use the canonical).
+    pub fn root_key_ids(&self) -> Vec<(KeyId, KeyId)> {
+        let root = &self.root.signed;
+        root.role(RoleType::Root)
+            .map(|rk| {
+                rk.keyids
+                    .iter()
+                    .filter_map(|id| {
+                        let key = root.keys.get(id)?;
+                        Some((id.clone(), key.canonical_id().ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The GUN.
     pub fn gun(&self) -> &Gun {
         &self.gun
@@ -1013,6 +1030,66 @@ fn check_root_certs(gun: &Gun, root: &Root, now: Option<DateTime<Utc>>) -> Resul
         })?;
     }
     Ok(())
+}
+
+/// Checks one file's size, envelope, `_type` and signature threshold
+/// against explicit keys, without expiry, version or meta checks. This is
+/// the building block for a server validating an upload (targets against
+/// the root's `targets` keys, a delegation against its parent's
+/// `delegations`, a client-made snapshot against root's `snapshot` keys).
+pub fn verify_signed<T: Role>(
+    role: &RoleName,
+    bytes: &[u8],
+    keys: &BTreeMap<KeyId, PublicKey>,
+    keyids: &[KeyId],
+    threshold: u64,
+    max_size: u64,
+) -> Result<Verified<T>, VerifyError> {
+    let check = RoleCheck {
+        role,
+        keys,
+        keyids,
+        threshold,
+    };
+    verify_file(&check, bytes, max_size)
+}
+
+/// Validates a root as a server does on upload: signed by the threshold of
+/// its own root keys and, when `previous` is given, also by the previous
+/// root's (rotation); version must then be higher; every root key must be a
+/// certificate valid for `gun` (at `now`, when given).
+pub fn verify_root(
+    gun: &Gun,
+    bytes: &[u8],
+    previous: Option<&Root>,
+    now: Option<DateTime<Utc>>,
+    max_size: u64,
+) -> Result<Verified<Root>, VerifyError> {
+    let role = RoleName::root();
+    let (signed, _) = parse_envelope(&role, bytes)?;
+    let body = Root::deserialize(&signed).map_err(|source| VerifyError::Malformed {
+        role: role.clone(),
+        source,
+    })?;
+    if let Some(prev) = previous {
+        if body.version <= prev.version {
+            return Err(VerifyError::Rollback {
+                role,
+                trusted: prev.version,
+                new: body.version,
+            });
+        }
+        verify_root_with(prev, &role, bytes, max_size).map_err(|e| {
+            VerifyError::RotationNotSignedByOldRoot {
+                trusted: prev.version,
+                new: body.version,
+                source: Box::new(e),
+            }
+        })?;
+    }
+    let verified = verify_root_with(&body, &role, bytes, max_size)?;
+    check_root_certs(gun, &verified.signed, now)?;
+    Ok(verified)
 }
 
 /// The raw bytes of one repository as fetched, for [`verify_repository`].

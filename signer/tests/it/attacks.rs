@@ -491,3 +491,75 @@ fn steps_out_of_order_are_refused() {
     );
     assert!(version_of(&f.files[&RoleName::timestamp()]) >= 1);
 }
+
+#[test]
+fn server_side_upload_checks() {
+    use bay_signer::verify::{DEFAULT_MAX_METADATA_SIZE, verify_root, verify_signed};
+    let mut f = Fixture::new();
+    let v1: Root = {
+        let r: serde_json::Value = serde_json::from_slice(&f.files[&RoleName::root()]).unwrap();
+        serde_json::from_value(r["signed"].clone()).unwrap()
+    };
+    // Initial root: self-signed, cert CN = GUN.
+    verify_root(
+        &f.gun,
+        &f.files[&RoleName::root()],
+        None,
+        Some(f.now),
+        DEFAULT_MAX_METADATA_SIZE,
+    )
+    .unwrap();
+    // Re-uploading the same version is not an increment.
+    assert!(matches!(
+        verify_root(
+            &f.gun,
+            &f.files[&RoleName::root()],
+            Some(&v1),
+            None,
+            DEFAULT_MAX_METADATA_SIZE
+        ),
+        Err(VerifyError::Rollback { .. })
+    ));
+    // Targets checked against root's targets keys only.
+    let rk = &v1.roles["targets"];
+    let t: bay_signer::verify::Verified<Targets> = verify_signed(
+        &RoleName::targets(),
+        &f.files[&RoleName::targets()],
+        &v1.keys,
+        &rk.keyids,
+        rk.threshold,
+        DEFAULT_MAX_METADATA_SIZE,
+    )
+    .unwrap();
+    assert_eq!(t.signers, vec![f.targets.public_key().key_id()]);
+    let sk = &v1.roles["snapshot"];
+    assert!(matches!(
+        verify_signed::<Targets>(
+            &RoleName::targets(),
+            &f.files[&RoleName::targets()],
+            &v1.keys,
+            &sk.keyids,
+            1,
+            DEFAULT_MAX_METADATA_SIZE
+        ),
+        Err(VerifyError::ThresholdNotMet { .. })
+    ));
+    // A rotation signed by old and new keys passes against the previous root.
+    let new_key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    let cert = generate_root_certificate(&new_key, &f.gun, f.now, default_cert_validity()).unwrap();
+    f.editor
+        .set_role_keys(RoleType::Root, std::slice::from_ref(&cert), 1)
+        .unwrap();
+    f.publish(&[&new_key]);
+    verify_root(
+        &f.gun,
+        &f.files[&RoleName::root()],
+        Some(&v1),
+        Some(f.now),
+        DEFAULT_MAX_METADATA_SIZE,
+    )
+    .unwrap();
+    // Pinning: both IDs of the new root key are exposed.
+    let repo = f.verify(VerifyOptions::default()).unwrap();
+    assert_eq!(repo.root_key_ids(), vec![(cert.key_id(), new_key.key_id())]);
+}

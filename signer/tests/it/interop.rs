@@ -115,7 +115,17 @@ fn notary(server: &Server, trust_dir: &Path, args: &[&str]) -> String {
 }
 
 fn notary_raw(server: &Server, trust_dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("notary")
+    notary_with_stdin(server, trust_dir, args, b"")
+}
+
+fn notary_with_stdin(
+    server: &Server,
+    trust_dir: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = Command::new("notary")
         .arg("-s")
         .arg(&server.url)
         .arg("-d")
@@ -125,9 +135,15 @@ fn notary_raw(server: &Server, trust_dir: &Path, args: &[&str]) -> (bool, String
         .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass")
         .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass")
         .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-pass")
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    let out = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -347,6 +363,71 @@ fn notary_cli_publication_verifies_and_accepts_our_edit() {
     let repo = fetch_and_verify(&server, &gun);
     assert_eq!(repo.lookup("v2").unwrap().length, 1234);
     assert!(repo.lookup("v1").is_some());
+
+    // Notary rotates the snapshot key to the server (root v2) and the root
+    // key (root v3, signed by old and new); a client pinned to root v1
+    // walks {N}.root.json and verifies the server-made snapshot.
+    let pinned = get(&server, g, "1.root.json");
+    let versions = repo.versions();
+    notary(&server, &trust, &["key", "rotate", g, "snapshot", "-r"]);
+    let (ok, text) = notary_with_stdin(&server, &trust, &["key", "rotate", g, "root"], b"yes\n");
+    assert!(ok, "{text}");
+    notary(
+        &server,
+        &trust,
+        &["add", g, "v3", payload.to_str().unwrap()],
+    );
+    notary(&server, &trust, &["publish", g]);
+    let opts = VerifyOptions {
+        previous: Some(versions),
+        ..Default::default()
+    };
+    let mut client = TrustedRepo::new(gun.clone(), &pinned, opts).unwrap();
+    client
+        .update_timestamp(&get(&server, g, "timestamp.json"))
+        .unwrap();
+    let snap_hex = hex::encode(
+        client.timestamp().unwrap().signed.meta["snapshot"]
+            .hashes
+            .sha256()
+            .unwrap(),
+    );
+    // The new snapshot is signed by the server's key, unknown to root v1.
+    assert!(
+        client
+            .update_snapshot(&get(&server, g, &format!("snapshot.{snap_hex}.json")))
+            .is_err()
+    );
+    for n in 2..=3 {
+        client
+            .update_root(&get(&server, g, &format!("{n}.root.json")))
+            .unwrap();
+    }
+    assert_eq!(client.root().signed.version, 3);
+    let new_root_id = &client.root().signed.roles["root"].keyids[0];
+    assert_ne!(new_root_id, &repo.root().signed.roles["root"].keyids[0]);
+    client
+        .update_timestamp(&get(&server, g, "timestamp.json"))
+        .unwrap();
+    client
+        .update_snapshot(&get(&server, g, &format!("snapshot.{snap_hex}.json")))
+        .unwrap();
+    assert!(!client.needs_root_update());
+    let targets_hex = hex::encode(
+        client.snapshot().unwrap().signed.meta["targets"]
+            .hashes
+            .sha256()
+            .unwrap(),
+    );
+    client
+        .update_targets(&get(&server, g, &format!("targets.{targets_hex}.json")))
+        .unwrap();
+    assert_eq!(client.lookup("v3").unwrap().sha256, digest);
+    assert_eq!(client.lookup("v2").unwrap().length, 1234);
+    // v2 only moved the snapshot key, so root v3 carries a signature by the
+    // v1 root key too and a jump from v1 straight to v3 is valid.
+    let mut jump = TrustedRepo::new(gun.clone(), &pinned, VerifyOptions::default()).unwrap();
+    jump.update_root(&get(&server, g, "3.root.json")).unwrap();
 }
 
 /// (b) A repository made entirely by our editor is accepted by notary-server
