@@ -112,6 +112,12 @@ pub enum KeyStoreError {
         /// The role.
         role: String,
     },
+    /// A sealed key (file or blob) that is malformed or inconsistent.
+    #[error("sealed key is invalid: {reason}")]
+    Sealed {
+        /// Why.
+        reason: &'static str,
+    },
     /// Key derivation failed (bad parameters in the file).
     #[error("key derivation failed")]
     Kdf,
@@ -478,11 +484,122 @@ fn read_key_file(path: &Path) -> Result<KeyFile, KeyStoreError> {
     })
 }
 
-fn aad(h: &Header, path: &Path) -> Result<Vec<u8>, KeyStoreError> {
-    crate::canonical::to_canonical(h).map_err(|_| KeyStoreError::Malformed {
-        path: path.to_owned(),
+fn aad(h: &Header) -> Result<Vec<u8>, KeyStoreError> {
+    crate::canonical::to_canonical(h).map_err(|_| KeyStoreError::Sealed {
         reason: "header cannot be canonicalized",
     })
+}
+
+/// Encrypts `key` into a sealed blob without touching the filesystem
+/// (e.g. a server keeping its timestamp keys in a database).
+fn seal_file(
+    key: &PrivateKey,
+    role: &KeyRole,
+    gun: Option<&Gun>,
+    passphrase: &str,
+    kdf: KdfParams,
+) -> Result<KeyFile, KeyStoreError> {
+    let mut salt = vec![0u8; 16];
+    let mut nonce = vec![0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let header = Header {
+        bay_key: 1,
+        role: role.clone(),
+        gun: gun.map(|g| g.as_str().to_owned()),
+        algorithm: key.algorithm(),
+        public: key.public_key().clone(),
+        kdf: KdfJson {
+            name: "argon2id".into(),
+            params: kdf,
+            salt,
+        },
+        cipher: "xchacha20poly1305".into(),
+        nonce,
+    };
+    let aad = aad(&header)?;
+    let k = derive_key(passphrase.as_bytes(), &header.kdf.salt, kdf)?;
+    let cipher = XChaCha20Poly1305::new(k.as_ref().into());
+    let secret = key.secret_bytes();
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&header.nonce),
+            Payload {
+                msg: &secret,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| KeyStoreError::Kdf)?;
+    Ok(KeyFile { header, ciphertext })
+}
+
+/// Decrypts a sealed key; `Ok(None)` means the passphrase is wrong.
+fn open_file(file: &KeyFile, passphrase: &str) -> Result<Option<PrivateKey>, KeyStoreError> {
+    let h = &file.header;
+    if h.bay_key != 1
+        || h.kdf.name != "argon2id"
+        || h.cipher != "xchacha20poly1305"
+        || h.nonce.len() != 24
+    {
+        return Err(KeyStoreError::Sealed {
+            reason: "unsupported version, kdf or cipher",
+        });
+    }
+    let aad = aad(h)?;
+    let k = derive_key(passphrase.as_bytes(), &h.kdf.salt, h.kdf.params)?;
+    let cipher = XChaCha20Poly1305::new(k.as_ref().into());
+    let Ok(secret) = cipher.decrypt(
+        XNonce::from_slice(&h.nonce),
+        Payload {
+            msg: &file.ciphertext,
+            aad: &aad,
+        },
+    ) else {
+        return Ok(None);
+    };
+    let secret = Zeroizing::new(secret);
+    let key = PrivateKey::from_secret_bytes(h.algorithm, &secret)
+        .map_err(|source| KeyStoreError::Key { source })?;
+    if key.public_key() != &h.public {
+        return Err(KeyStoreError::Sealed {
+            reason: "private key does not match its public key",
+        });
+    }
+    Ok(Some(key))
+}
+
+/// Encrypts a key into the key-file format (Argon2id + XChaCha20-Poly1305,
+/// role and gun authenticated), for storage outside a [`KeyStore`], such as
+/// a server's database.
+pub fn seal_key(
+    key: &PrivateKey,
+    role: &KeyRole,
+    gun: Option<&Gun>,
+    passphrase: &str,
+    kdf: KdfParams,
+) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+    let file = seal_file(key, role, gun, passphrase, kdf)?;
+    serde_json::to_vec(&file)
+        .map(Zeroizing::new)
+        .map_err(|_| KeyStoreError::Sealed {
+            reason: "cannot serialize",
+        })
+}
+
+/// Decrypts what [`seal_key`] made; returns the key and its role and gun.
+pub fn unseal_key(
+    sealed: &[u8],
+    passphrase: &str,
+) -> Result<(PrivateKey, KeyRole, Option<String>), KeyStoreError> {
+    let file: KeyFile = serde_json::from_slice(sealed).map_err(|_| KeyStoreError::Sealed {
+        reason: "not a sealed bay key",
+    })?;
+    match open_file(&file, passphrase)? {
+        Some(key) => Ok((key, file.header.role, file.header.gun)),
+        None => Err(KeyStoreError::WrongPassphrase {
+            role: file.header.role.to_string(),
+        }),
+    }
 }
 
 impl KeySource for KeyStore {
@@ -500,20 +617,9 @@ impl KeySource for KeyStore {
         }
         let file = read_key_file(&path)?;
         let h = &file.header;
-        if h.bay_key != 1
-            || h.kdf.name != "argon2id"
-            || h.cipher != "xchacha20poly1305"
-            || h.nonce.len() != 24
-        {
-            return Err(KeyStoreError::Malformed {
-                path,
-                reason: "unsupported version, kdf or cipher",
-            });
-        }
         let gun = h.gun.as_deref().and_then(|g| Gun::new(g).ok());
-        let aad = aad(h, &path)?;
         let mut attempt = 0;
-        let secret = loop {
+        let key = loop {
             let p = ask(
                 pass,
                 &h.role,
@@ -522,34 +628,17 @@ impl KeySource for KeyStore {
                 Purpose::Unlock,
                 attempt,
             )?;
-            let k = derive_key(p.as_bytes(), &h.kdf.salt, h.kdf.params)?;
-            let cipher = XChaCha20Poly1305::new(k.as_ref().into());
-            match cipher.decrypt(
-                XNonce::from_slice(&h.nonce),
-                Payload {
-                    msg: &file.ciphertext,
-                    aad: &aad,
-                },
-            ) {
-                Ok(s) => break Zeroizing::new(s),
-                Err(_) if attempt + 1 < MAX_ATTEMPTS => attempt += 1,
-                Err(_) => {
+            match open_file(&file, &p)? {
+                Some(key) => break key,
+                None if attempt + 1 < MAX_ATTEMPTS => attempt += 1,
+                None => {
                     return Err(KeyStoreError::WrongPassphrase {
                         role: h.role.to_string(),
                     });
                 }
             }
         };
-        let key = PrivateKey::from_secret_bytes(h.algorithm, &secret)
-            .map_err(|source| KeyStoreError::Key { source })?;
-        if key.public_key() != &h.public {
-            return Err(KeyStoreError::Malformed {
-                path,
-                reason: "private key does not match its public key",
-            });
-        }
-        let info = info_of(h, path);
-        Ok((key, info))
+        Ok((key, info_of(h, path)))
     }
 
     fn store(
@@ -561,39 +650,8 @@ impl KeySource for KeyStore {
     ) -> Result<KeyInfo, KeyStoreError> {
         let key_id = key.key_id();
         let p = ask(pass, role, gun, Some(&key_id), Purpose::Create, 0)?;
-        let mut salt = vec![0u8; 16];
-        let mut nonce = vec![0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let header = Header {
-            bay_key: 1,
-            role: role.clone(),
-            gun: gun.map(|g| g.as_str().to_owned()),
-            algorithm: key.algorithm(),
-            public: key.public_key().clone(),
-            kdf: KdfJson {
-                name: "argon2id".into(),
-                params: self.kdf,
-                salt,
-            },
-            cipher: "xchacha20poly1305".into(),
-            nonce,
-        };
+        let file = seal_file(key, role, gun, &p, self.kdf)?;
         let path = self.path_of(&key_id);
-        let aad = aad(&header, &path)?;
-        let k = derive_key(p.as_bytes(), &header.kdf.salt, self.kdf)?;
-        let cipher = XChaCha20Poly1305::new(k.as_ref().into());
-        let secret = key.secret_bytes();
-        let ciphertext = cipher
-            .encrypt(
-                XNonce::from_slice(&header.nonce),
-                Payload {
-                    msg: &secret,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| KeyStoreError::Kdf)?;
-        let file = KeyFile { header, ciphertext };
         let json = serde_json::to_vec_pretty(&file).map_err(|_| KeyStoreError::Malformed {
             path: path.clone(),
             reason: "cannot serialize",
@@ -796,6 +854,36 @@ mod tests {
         assert!(matches!(
             store.load(&tk.key_id(), &pass),
             Err(KeyStoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn sealed_blobs_round_trip_for_server_storage() {
+        let k = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let gun = Gun::new("g/app").unwrap();
+        let params = KdfParams {
+            m_cost: 256,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let blob = seal_key(
+            &k,
+            &KeyRole::new("timestamp").unwrap(),
+            Some(&gun),
+            "server secret",
+            params,
+        )
+        .unwrap();
+        let (back, role, g) = unseal_key(&blob, "server secret").unwrap();
+        assert_eq!(back.public_key(), k.public_key());
+        assert_eq!((role.as_str(), g.as_deref()), ("timestamp", Some("g/app")));
+        assert!(matches!(
+            unseal_key(&blob, "nope"),
+            Err(KeyStoreError::WrongPassphrase { .. })
+        ));
+        assert!(matches!(
+            unseal_key(b"{}", "x"),
+            Err(KeyStoreError::Sealed { .. })
         ));
     }
 
