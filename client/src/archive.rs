@@ -672,3 +672,100 @@ fn load_oci(store: &ImageStore, m: &Members) -> Result<Vec<Loaded>, ArchiveError
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::{ImportOptions, import};
+
+    fn tarball() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, body) in [("a.txt", &b"alpha"[..]), ("dir/b.txt", &b"beta"[..])] {
+            let mut h = tar::Header::new_ustar();
+            h.set_path(name).unwrap();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, body).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn save_then_load_round_trips_in_both_formats() {
+        let src = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(src.path()).unwrap();
+        let r = ImageRef::parse("team/app:1").unwrap();
+        let id = import(
+            &store,
+            &tarball()[..],
+            "t.tar",
+            Some(&r),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+        let rec = store.read_index().unwrap().images[&id].clone();
+        for format in [SaveFormat::Docker, SaveFormat::Oci] {
+            let out = src.path().join(format!("{format:?}.tar"));
+            save(
+                &store,
+                &["team/app:1".to_owned()],
+                format,
+                File::create(&out).unwrap(),
+                &out,
+            )
+            .unwrap();
+            let dst = tempfile::tempdir().unwrap();
+            let fresh = ImageStore::open(dst.path()).unwrap();
+            let loaded = load(&fresh, &out).unwrap();
+            assert_eq!(loaded, vec![Loaded::Tagged("team/app:1".to_owned())]);
+            let ix = fresh.read_index().unwrap();
+            assert_eq!(
+                ix.lookup("team/app:1").unwrap(),
+                id,
+                "{format:?}: same image ID"
+            );
+            let got = &ix.images[&id];
+            if format == SaveFormat::Oci {
+                assert_eq!(
+                    got.manifest, rec.manifest,
+                    "OCI layout keeps the manifest digest"
+                );
+            }
+            // The layer content survived (uncompressed in docker-archive, gzip in OCI).
+            let m = fresh.manifest_of(got).unwrap();
+            let mut plain = Vec::new();
+            let f = fresh.open_blob(&m.layers[0].digest).unwrap();
+            if m.layers[0].media_type.ends_with("gzip") {
+                GzDecoder::new(f).read_to_end(&mut plain).unwrap();
+            } else {
+                BufReader::new(f).read_to_end(&mut plain).unwrap();
+            }
+            assert_eq!(plain, tarball());
+        }
+    }
+
+    #[test]
+    fn unknown_archives_and_missing_members_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path()).unwrap();
+        let p = dir.path().join("x.tar");
+        std::fs::write(&p, tarball()).unwrap();
+        assert!(matches!(
+            load(&store, &p),
+            Err(ArchiveError::UnknownFormat { .. })
+        ));
+        let mut b = tar::Builder::new(Vec::new());
+        let body = br#"[{"Config":"nope.json","RepoTags":["a:1"],"Layers":[]}]"#;
+        let mut h = tar::Header::new_ustar();
+        h.set_path("manifest.json").unwrap();
+        h.set_size(body.len() as u64);
+        h.set_cksum();
+        b.append(&h, &body[..]).unwrap();
+        std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+        assert!(matches!(
+            load(&store, &p),
+            Err(ArchiveError::MissingMember { .. })
+        ));
+    }
+}

@@ -57,7 +57,7 @@ impl Env {
             trust: Arc::new(NoTrust),
             users: Arc::new(NoContainers),
             concurrency: 6,
-            chunk_size: 16 << 20,
+            chunk_size: 64 << 20,
         }
     }
 

@@ -25,7 +25,8 @@ use crate::trust::TrustPolicy;
 pub struct PushOptions {
     /// Blobs uploaded at once.
     pub concurrency: usize,
-    /// Blobs larger than this go up in PATCH chunks of this size.
+    /// Blobs up to this size go up in one streamed PUT; larger ones in
+    /// resumable PATCH chunks of this size.
     pub chunk_size: u64,
 }
 
@@ -33,7 +34,7 @@ impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
             concurrency: 6,
-            chunk_size: 16 << 20,
+            chunk_size: 64 << 20,
         }
     }
 }
@@ -237,19 +238,12 @@ async fn upload_blob(
     let size = store.blob_size(&desc.digest)?;
     bar.status("Pushing");
     if size <= opts.chunk_size {
-        let body = tokio::fs::read(&path)
-            .await
-            .map_err(|source| RegistryError::Io {
-                op: "read",
-                path: path.clone(),
-                source,
-            })?;
         let loc = match offered {
             Some(u) => u,
             None => client.start_upload(repo).await?,
         };
         client
-            .finish_upload(repo, &loc, &desc.digest, Bytes::from(body))
+            .put_blob_file(repo, &loc, &desc.digest, &path, size)
             .await?;
         bar.set(size);
         return Ok(BlobOutcome::Uploaded);

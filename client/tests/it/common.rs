@@ -229,6 +229,22 @@ pub fn random_layer_tar(name: &str, size: usize, seed: u64) -> Vec<u8> {
 /// Writes an OCI layout at `dir` with `layers` (uncompressed tars, gzipped here), tagged `tag`.
 /// Returns the manifest digest.
 pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], tag: &str) -> Digest {
+    oci_layout_for(
+        dir,
+        layers,
+        tag,
+        &bay_client::image::Platform::host().architecture,
+    )
+    .0
+}
+
+/// Like [`oci_layout`] for architecture `arch`; returns (manifest digest, manifest size, config digest).
+pub fn oci_layout_for(
+    dir: &Path,
+    layers: &[Vec<u8>],
+    tag: &str,
+    arch: &str,
+) -> (Digest, usize, Digest) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |bytes: &[u8]| {
@@ -247,7 +263,7 @@ pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], tag: &str) -> Digest {
         descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d.to_string(), "size": c.len()}));
     }
     let config = serde_json::to_vec(&json!({
-        "architecture": bay_client::image::Platform::host().architecture, "os": "linux",
+        "architecture": arch, "os": "linux",
         "created": "2026-01-01T00:00:00Z",
         "config": {"Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -271,7 +287,33 @@ pub fn oci_layout(dir: &Path, layers: &[Vec<u8>], tag: &str) -> Digest {
     )
     .unwrap();
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    md
+    (md, manifest.len(), cd)
+}
+
+/// A layout whose `tag` is an image index over one image per architecture.
+/// Returns (index digest, config digest per arch).
+pub fn oci_index_layout(dir: &Path, arches: &[&str], tag: &str) -> (Digest, Vec<Digest>) {
+    let mut entries = Vec::new();
+    let mut configs = Vec::new();
+    for (i, arch) in arches.iter().enumerate() {
+        let layer = random_layer_tar(&format!("{arch}.bin"), 50_000, 900 + i as u64);
+        let (md, size, cd) = oci_layout_for(dir, &[layer], arch, arch);
+        configs.push(cd);
+        entries.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md.to_string(),
+            "size": size, "platform": {"os": "linux", "architecture": arch}}));
+    }
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).unwrap();
+    let d = Digest::sha256_of(&index);
+    std::fs::write(dir.join("blobs/sha256").join(d.hex()), &index).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": d.to_string(), "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    (d, configs)
 }
 
 /// Tars a directory (e.g. an OCI layout) to `out`.

@@ -116,3 +116,67 @@ fn skopeo_interop_bay_registry() {
         with_skopeo(&r);
     }
 }
+
+fn multi_arch(reg: &Registry) {
+    eprintln!("== multi-arch index against {}", reg.name);
+    let bay = Bay::new();
+    let layout = bay.root.path().join("multi");
+    let host = bay_client::image::Platform::host().architecture;
+    let other = if host == "arm64" { "amd64" } else { "arm64" };
+    let (index, configs) = oci_index_layout(&layout, &[other, &host], "m");
+    let o = skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:m", layout.display()),
+        &format!("docker://{}/multi/app:1", reg.addr),
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo copy --all: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = format!("{}/multi/app:1", reg.addr);
+    let out = bay.ok(&["pull", &r]);
+    assert!(
+        out.contains(&format!("Digest: {index}")),
+        "the index digest is reported: {out}"
+    );
+    assert_eq!(
+        bay.ok(&["inspect", "-f", "{{.Id}}", &r]).trim(),
+        configs[1].to_string(),
+        "host platform chosen"
+    );
+    assert_eq!(
+        bay.ok(&["inspect", "-f", "{{.Architecture}}", &r]).trim(),
+        host
+    );
+    let fresh = Bay::new();
+    fresh.ok(&["pull", "--platform", &format!("linux/{other}"), &r]);
+    assert_eq!(
+        fresh.ok(&["inspect", "-f", "{{.Id}}", &r]).trim(),
+        configs[0].to_string()
+    );
+    let e = fresh.fails(&["pull", "--platform", "linux/s390x", &r], 1);
+    assert!(e.contains("no image for platform linux/s390x"), "{e}");
+}
+
+#[test]
+fn multi_arch_distribution() {
+    if !have_skopeo() {
+        return;
+    }
+    if let Some(r) = distribution() {
+        multi_arch(&r);
+    }
+}
+
+#[test]
+fn multi_arch_bay_registry() {
+    if !have_skopeo() {
+        return;
+    }
+    if let Some(r) = bay_registry() {
+        multi_arch(&r);
+    }
+}
