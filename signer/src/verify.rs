@@ -23,6 +23,12 @@
 //! over the canonical form of the parsed `signed` value, hashes over the
 //! exact bytes. [`verify_repository`] runs all steps at once.
 //!
+//! Like Notary, a client whose timestamp, snapshot or targets fails with
+//! [`VerifyError::ThresholdNotMet`] (keys rotated) or whose snapshot lists a
+//! different root ([`TrustedRepo::needs_root_update`]) fetches `root.json`
+//! (and `{N}.root.json` for skipped versions), calls `update_root`, and
+//! retries from the timestamp.
+//!
 //! [`TrustedRepo::lookup`] then answers like docker: `targets/releases` first,
 //! then `targets`, saying which role and which keys signed the tag.
 

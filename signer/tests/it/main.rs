@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod attacks;
+mod fixtures;
 mod interop;
 mod keystore;
 mod repo;
