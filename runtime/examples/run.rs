@@ -1,5 +1,6 @@
 //! A tiny `bay run --rm` over a busybox-static image, for debugging and for
-//! `bench/runtime.sh`: `run [--prepare] STATE_ROOT CMD...`.
+//! `bench/runtime.sh`:
+//! `run [--prepare] [--privileged] [--print-spec] STATE_ROOT CMD...`.
 //!
 //! `--prepare` (once) builds the busybox layer from `/usr/bin/busybox`,
 //! unpacks it and warms the seccomp cache; later runs just start `CMD` with
@@ -59,6 +60,12 @@ fn main() -> anyhow::Result<()> {
     }
     let privileged = args.first().is_some_and(|a| a == "--privileged");
     if privileged {
+        args.remove(0);
+    }
+    // `--print-spec`: print the spec (docker defaults) instead of running,
+    // for building an equivalent runc/crun bundle.
+    let print_spec = args.first().is_some_and(|a| a == "--print-spec");
+    if print_spec {
         args.remove(0);
     }
     if args.len() < 2 && !(prepare && args.len() == 1) {

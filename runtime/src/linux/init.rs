@@ -636,3 +636,6 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         errno: err,
     })
 }
+
+#[cfg(test)]
+mod tests;
