@@ -96,6 +96,13 @@ pub enum EditorError {
         /// Role.
         role: RoleName,
     },
+    /// A docker signer name must be a single `[-a-z0-9_]+` segment other
+    /// than `releases`.
+    #[error("invalid signer name {name:?}")]
+    InvalidSignerName {
+        /// The name.
+        name: String,
+    },
     /// Base roles cannot be delegated to or removed.
     #[error("{role} is not a delegation")]
     NotADelegation {
@@ -693,6 +700,104 @@ impl RepoEditor {
         Ok(removed)
     }
 
+    /// docker's `trust signer add NAME`: adds `keys` to `targets/NAME`
+    /// (created with paths `[""]`, threshold 1) and to `targets/releases`
+    /// (created likewise), the role docker pulls from.
+    pub fn add_signer(&mut self, name: &str, keys: &[PublicKey]) -> Result<RoleName, EditorError> {
+        let role = signer_role(name)?;
+        for target in [role.clone(), RoleName::releases()] {
+            let mut all = self.delegation_keys(&target);
+            for k in keys {
+                if !all.iter().any(|e| e.key_id() == k.key_id()) {
+                    all.push(k.clone());
+                }
+            }
+            let (threshold, paths) = match self.delegation(&target) {
+                Some(d) => (d.threshold, d.paths.clone()),
+                None => (1, vec![String::new()]),
+            };
+            self.add_delegation(&target, &all, threshold, paths)?;
+        }
+        Ok(role)
+    }
+
+    /// docker's `trust signer remove NAME` (which docker ≥ 26 silently
+    /// skips): removes `targets/NAME` and its keys from `targets/releases`
+    /// (keys another signer still uses stay). `targets/releases` goes away
+    /// when no key is left. Returns whether the signer existed.
+    pub fn remove_signer(&mut self, name: &str) -> Result<bool, EditorError> {
+        let role = signer_role(name)?;
+        let Some(d) = self.delegation(&role).cloned() else {
+            return Ok(false);
+        };
+        self.remove_delegation(&role)?;
+        let still_used: BTreeSet<KeyId> = self
+            .targets(&RoleName::targets())
+            .map(|t| {
+                t.delegations
+                    .roles
+                    .iter()
+                    .filter(|r| r.name != RoleName::releases())
+                    .flat_map(|r| r.keyids.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(rel) = self.delegation(&RoleName::releases()).cloned() {
+            let keep: Vec<PublicKey> = self
+                .delegation_keys(&RoleName::releases())
+                .into_iter()
+                .filter(|k| {
+                    let id = k.key_id();
+                    !d.keyids.contains(&id) || still_used.contains(&id)
+                })
+                .collect();
+            if keep.is_empty() {
+                self.remove_delegation(&RoleName::releases())?;
+            } else if keep.len() != rel.keyids.len() {
+                let threshold = rel.threshold.min(keep.len() as u64);
+                self.add_delegation(&RoleName::releases(), &keep, threshold, rel.paths)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// The roles `signers` can sign a tag into, as docker's push/sign picks
+    /// them: every direct `targets/*` delegation whose threshold they meet,
+    /// else `targets` itself when they hold its keys.
+    pub fn signable_roles(&self, signers: &[&dyn Sign]) -> Vec<RoleName> {
+        let mut out = Vec::new();
+        if let Some(t) = self.targets(&RoleName::targets()) {
+            for d in &t.delegations.roles {
+                if d.name.parent() == Some(RoleName::targets())
+                    && (match_signers(&t.delegations.keys, &d.keyids, signers).len() as u64)
+                        >= d.threshold
+                {
+                    out.push(d.name.clone());
+                }
+            }
+        }
+        if out.is_empty()
+            && let Some(rk) = self.root.role(RoleType::Targets)
+            && (match_signers(&self.root.keys, &rk.keyids, signers).len() as u64) >= rk.threshold
+        {
+            out.push(RoleName::targets());
+        }
+        out
+    }
+
+    /// docker's `trust revoke IMAGE:TAG`: removes the tag from every role
+    /// that has it; returns the roles changed.
+    pub fn revoke_tag(&mut self, tag: &str) -> Vec<RoleName> {
+        let mut changed = Vec::new();
+        for (name, state) in &mut self.roles {
+            if state.body.targets.remove(tag).is_some() {
+                state.dirty = true;
+                changed.push(name.clone());
+            }
+        }
+        changed
+    }
+
     /// Replaces the keys of a base role in root (`key rotate`); for the root
     /// role, the keys must be certificates and the current root keys will
     /// also sign the new root.
@@ -895,6 +1000,16 @@ impl RepoEditor {
         self.timestamp_version = version;
         Ok(Some(ts))
     }
+}
+
+fn signer_role(name: &str) -> Result<RoleName, EditorError> {
+    let invalid = || EditorError::InvalidSignerName {
+        name: name.to_owned(),
+    };
+    if name == "releases" || name.contains('/') {
+        return Err(invalid());
+    }
+    RoleName::new(format!("targets/{name}")).map_err(|_| invalid())
 }
 
 fn prune_keys(d: &mut crate::schema::Delegations) {

@@ -342,3 +342,62 @@ fn unknown_fields_survive_signing_verification_and_editing() {
             .contains_key("future_field")
     );
 }
+
+#[test]
+fn docker_signer_add_sign_revoke_and_remove() {
+    let mut f = Fixture::new();
+    let alice = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    let bob = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let alice_role = f
+        .editor
+        .add_signer("alice", &[alice.public_key().clone()])
+        .unwrap();
+    f.editor
+        .add_signer("bob", &[bob.public_key().clone()])
+        .unwrap();
+    assert!(f.editor.add_signer("releases", &[]).is_err());
+    assert!(f.editor.add_signer("Bad/Name", &[]).is_err());
+    assert_eq!(f.editor.delegation_keys(&RoleName::releases()).len(), 2);
+    // Alice signs into every direct delegation she can: releases and her own.
+    let roles = f.editor.signable_roles(&[&alice]);
+    assert_eq!(roles, vec![alice_role.clone(), RoleName::releases()]);
+    for role in &roles {
+        f.add_tag(role, "v1", 1);
+    }
+    // Without delegation keys, the repository owner signs into targets.
+    assert_eq!(
+        f.editor.signable_roles(&[&f.targets]),
+        vec![RoleName::targets()]
+    );
+    assert!(f.editor.signable_roles(&[&f.snapshot]).is_empty());
+    // Bob's role has no metadata yet, so alice alone can publish.
+    f.publish(&[&alice]);
+    let repo = f.verify(VerifyOptions::default()).unwrap();
+    let t = repo.lookup("v1").unwrap();
+    assert_eq!(
+        (t.role.clone(), t.signers.clone()),
+        (RoleName::releases(), vec![alice.public_key().key_id()])
+    );
+
+    // Revoke removes the tag everywhere.
+    let mut changed = f.editor.revoke_tag("v1");
+    changed.sort();
+    assert_eq!(changed, vec![alice_role.clone(), RoleName::releases()]);
+    // Remove alice: her role goes, her key leaves releases, bob's stays.
+    assert!(f.editor.remove_signer("alice").unwrap());
+    assert!(!f.editor.remove_signer("alice").unwrap());
+    assert_eq!(
+        f.editor.delegation_keys(&RoleName::releases()),
+        vec![bob.public_key().clone()]
+    );
+    f.publish(&[&bob]);
+    let repo = f.verify(VerifyOptions::default()).unwrap();
+    assert!(repo.lookup("v1").is_none());
+    assert!(repo.delegation(&alice_role).is_none());
+    // Removing the last signer removes releases too.
+    assert!(f.editor.remove_signer("bob").unwrap());
+    assert!(f.editor.delegation(&RoleName::releases()).is_none());
+    f.publish(&[]);
+    let repo = f.verify(VerifyOptions::default()).unwrap();
+    assert!(repo.targets().unwrap().signed.delegations.roles.is_empty());
+}
