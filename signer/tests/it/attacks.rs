@@ -563,3 +563,53 @@ fn server_side_upload_checks() {
     let repo = f.verify(VerifyOptions::default()).unwrap();
     assert_eq!(repo.root_key_ids(), vec![(cert.key_id(), new_key.key_id())]);
 }
+
+/// Random corruption of any served file must give an error (or, for bytes
+/// outside `signed` such as whitespace, a verified result), never a panic,
+/// and never a different digest for a tag.
+#[test]
+fn random_corruption_is_refused_without_panics() {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut f = Fixture::new();
+    let alice = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    f.editor
+        .add_signer("alice", &[alice.public_key().clone()])
+        .unwrap();
+    f.add_tag(&RoleName::releases(), "v1", 1);
+    f.add_tag(&RoleName::targets(), "v2", 2);
+    f.publish(&[&alice]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    // verify_files starts from the fixture's own root; root.json is
+    // corrupted separately below, as a trust anchor.
+    let roles: Vec<RoleName> = f
+        .files
+        .keys()
+        .filter(|r| r.as_str() != "root")
+        .cloned()
+        .collect();
+    let mut refused = 0;
+    for i in 0..400 {
+        let role = &roles[i % roles.len()];
+        let mut files = f.files.clone();
+        let bytes = files.get_mut(role).unwrap();
+        let n = rng.gen_range(1..4);
+        for _ in 0..n {
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] = rng.r#gen();
+        }
+        match f.verify_files(&Fixture::fetched_from(&files), VerifyOptions::default()) {
+            Err(_) => refused += 1,
+            Ok(repo) => {
+                assert_eq!(repo.lookup("v1").map(|t| t.sha256), Some(digest(1)));
+                assert_eq!(repo.lookup("v2").map(|t| t.sha256), Some(digest(2)));
+            }
+        }
+        // The root is also parsed as a trust anchor.
+        let _ = TrustedRepo::new(
+            f.gun.clone(),
+            &files[&RoleName::root()],
+            VerifyOptions::default(),
+        );
+    }
+    assert!(refused > 350, "only {refused} of 400 corruptions refused");
+}
