@@ -398,6 +398,8 @@ pub struct RepoEditor {
     roles: BTreeMap<RoleName, TargetsState>,
     snapshot_version: u64,
     timestamp_version: u64,
+    /// Re-sign snapshot (and timestamp) even if no other role changed.
+    snapshot_dirty: bool,
 }
 
 impl RepoEditor {
@@ -458,6 +460,7 @@ impl RepoEditor {
             roles,
             snapshot_version: 0,
             timestamp_version: 0,
+            snapshot_dirty: false,
         })
     }
 
@@ -499,6 +502,7 @@ impl RepoEditor {
             roles,
             snapshot_version: repo.snapshot().map_or(0, |s| s.signed.version),
             timestamp_version: repo.timestamp().map_or(0, |t| t.signed.version),
+            snapshot_dirty: false,
         })
     }
 
@@ -855,13 +859,14 @@ impl RepoEditor {
         Ok(())
     }
 
-    /// Marks a role to be re-signed with a fresh version and expiry.
+    /// Marks a role to be re-signed with a fresh version and expiry
+    /// (`snapshot` or `timestamp`: re-sign those even if nothing else changed).
     pub fn touch(&mut self, role: &RoleName) -> Result<(), EditorError> {
-        if role.as_str() == "root" {
-            self.root_dirty = true;
-            return Ok(());
+        match role.as_str() {
+            "root" => self.root_dirty = true,
+            "snapshot" | "timestamp" => self.snapshot_dirty = true,
+            _ => self.role_mut(role)?.dirty = true,
         }
-        self.role_mut(role)?.dirty = true;
         Ok(())
     }
 
@@ -943,6 +948,10 @@ impl RepoEditor {
             state.dirty = false;
             out.push(signed);
         }
+        let changed = !out.is_empty() || self.snapshot_dirty;
+        if !changed {
+            return Ok(out);
+        }
         if let Some(snap) = self.try_snapshot(signers)? {
             if let Some(ts) = self.try_timestamp(&snap.bytes, signers)? {
                 out.push(snap);
@@ -953,6 +962,7 @@ impl RepoEditor {
         }
         self.root_dirty = false;
         self.signing_root = None;
+        self.snapshot_dirty = false;
         Ok(out)
     }
 
