@@ -1,5 +1,5 @@
 //! Interop with Debian's notary 0.7: the notary CLI publishes through a real
-//! notary-server and we verify what it serves; metadata made by our editor
+//! notary-server (memory storage, TLS with a throwaway CA) and we verify what it serves; metadata made by our editor
 //! is uploaded to notary-server, which must accept it, and `notary list`
 //! must read it. Skips (with a message) when notary/notary-server are not
 //! installed.
@@ -26,12 +26,45 @@ fn on_path(bin: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A notary-server child process, killed (by its own handle) on drop.
+/// A notary-server child process over TLS, killed (by its own handle) on drop.
 struct Server {
     child: Child,
     url: String,
     host: String,
+    ca: PathBuf,
+    http: reqwest::blocking::Client,
     _dir: tempfile::TempDir,
+}
+
+/// A throwaway CA and a serverAuth leaf for 127.0.0.1/localhost.
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "bay test CA");
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "notary-server");
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
+    let paths = (
+        dir.join("ca.crt"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+    std::fs::write(&paths.1, leaf_cert.pem()).unwrap();
+    std::fs::write(&paths.2, leaf_key.serialize_pem()).unwrap();
+    paths
 }
 
 impl Drop for Server {
@@ -49,8 +82,9 @@ fn start_server() -> Server {
         .unwrap()
         .port();
     let host = format!("127.0.0.1:{port}");
+    let (ca, cert, key) = tls_files(dir.path());
     let config = serde_json::json!({
-        "server": {"http_addr": host},
+        "server": {"http_addr": host, "tls_cert_file": cert, "tls_key_file": key},
         "trust_service": {"type": "local"},
         "logging": {"level": "info"},
         "storage": {"backend": "memory"}
@@ -67,10 +101,14 @@ fn start_server() -> Server {
         .stderr(log)
         .spawn()
         .unwrap();
-    let url = format!("http://{host}");
+    let url = format!("https://{host}");
+    let http = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(r) = reqwest::blocking::get(format!("{url}/_notary_server/health"))
+        if let Ok(r) = http.get(format!("{url}/_notary_server/health")).send()
             && r.status().is_success()
         {
             break;
@@ -82,6 +120,8 @@ fn start_server() -> Server {
         child,
         url,
         host,
+        ca,
+        http,
         _dir: dir,
     }
 }
@@ -128,6 +168,8 @@ fn notary_with_stdin(
     let mut child = Command::new("notary")
         .arg("-s")
         .arg(&server.url)
+        .arg("--tlscacert")
+        .arg(&server.ca)
         .arg("-d")
         .arg(trust_dir)
         .args(args)
@@ -153,7 +195,11 @@ fn notary_with_stdin(
 }
 
 fn get(server: &Server, gun: &str, file: &str) -> Vec<u8> {
-    let r = reqwest::blocking::get(format!("{}/v2/{gun}/_trust/tuf/{file}", server.url)).unwrap();
+    let r = server
+        .http
+        .get(format!("{}/v2/{gun}/_trust/tuf/{file}", server.url))
+        .send()
+        .unwrap();
     assert!(r.status().is_success(), "GET {file}: {}", r.status());
     r.bytes().unwrap().to_vec()
 }
@@ -206,7 +252,8 @@ fn upload(server: &Server, gun: &Gun, roles: &[SignedRole]) -> reqwest::blocking
             .unwrap();
         form = form.part("files", part);
     }
-    reqwest::blocking::Client::new()
+    server
+        .http
         .post(format!("{}/v2/{}/_trust/tuf/", server.url, gun))
         .multipart(form)
         .send()
