@@ -6,6 +6,7 @@
 // Fixture helpers outside #[test] fns: a failed setup step should panic the test.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod common;
 mod flows;
 mod interop;

@@ -1,0 +1,243 @@
+//! Token and Basic authentication against a fake registry that checks every
+//! header it is sent: challenges, scopes, credentials and refresh tokens.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bay_client::registry::{ClientOptions, Credentials, RegistryClient, RegistryError, StaticAuth};
+use oci_types::RepoName;
+use zeroize::Zeroizing;
+
+#[derive(Clone)]
+struct Fake {
+    addr: String,
+    basic_mode: bool,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
+// "alice:secret"
+const ALICE: &str = "Basic YWxpY2U6c2VjcmV0";
+
+fn challenge(f: &Fake, scope: Option<&str>) -> Response {
+    let v = if f.basic_mode {
+        r#"Basic realm="fake""#.to_owned()
+    } else {
+        let mut v = format!(r#"Bearer realm="http://{}/token",service="fake""#, f.addr);
+        if let Some(s) = scope {
+            v.push_str(&format!(r#",scope="{s}""#));
+        }
+        v
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, v)],
+        r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
+    )
+        .into_response()
+}
+
+fn authorized(f: &Fake, h: &HeaderMap, token: &str) -> bool {
+    let got = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if f.basic_mode {
+        got == ALICE
+    } else {
+        got == format!("Bearer {token}")
+    }
+}
+
+async fn ping(State(f): State<Fake>, h: HeaderMap) -> Response {
+    if authorized(&f, &h, "pull-token") || authorized(&f, &h, "refreshed") {
+        return StatusCode::OK.into_response();
+    }
+    challenge(&f, None)
+}
+
+async fn manifest(State(f): State<Fake>, h: HeaderMap) -> Response {
+    if !(authorized(&f, &h, "pull-token") || authorized(&f, &h, "refreshed")) {
+        return challenge(&f, Some("repository:team/app:pull"));
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/vnd.oci.image.manifest.v1+json",
+        )],
+        MANIFEST,
+    )
+        .into_response()
+}
+
+async fn token_get(
+    State(f): State<Fake>,
+    Query(q): Query<Vec<(String, String)>>,
+    h: HeaderMap,
+) -> Response {
+    let q: HashMap<_, Vec<_>> = q.into_iter().fold(HashMap::new(), |mut m, (k, v)| {
+        m.entry(k).or_insert_with(Vec::new).push(v);
+        m
+    });
+    f.log.lock().unwrap().push(format!(
+        "GET scope={:?} service={:?} account={:?}",
+        q.get("scope"),
+        q.get("service"),
+        q.get("account")
+    ));
+    let auth = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth != ALICE {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if q.get("service").map(Vec::as_slice) != Some(&["fake".to_owned()][..]) {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    axum::Json(serde_json::json!({"token": "pull-token", "expires_in": 300})).into_response()
+}
+
+async fn token_post(
+    State(f): State<Fake>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    f.log.lock().unwrap().push(format!(
+        "POST grant_type={:?} scope={:?}",
+        form.get("grant_type"),
+        form.get("scope")
+    ));
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token")
+        && form.get("refresh_token").map(String::as_str) == Some("r-123")
+    {
+        return axum::Json(serde_json::json!({"access_token": "refreshed", "expires_in": 300}))
+            .into_response();
+    }
+    StatusCode::UNAUTHORIZED.into_response()
+}
+
+async fn start(basic_mode: bool) -> Fake {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let f = Fake {
+        addr: l.local_addr().unwrap().to_string(),
+        basic_mode,
+        log: Arc::default(),
+    };
+    let app = Router::new()
+        .route("/v2/", get(ping))
+        .route("/v2/team/app/manifests/v1", get(manifest))
+        .route("/token", get(token_get).post(token_post))
+        .with_state(f.clone());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    f
+}
+
+fn opts(creds: Option<Credentials>, host: &str) -> ClientOptions {
+    let mut m = HashMap::new();
+    if let Some(c) = creds {
+        m.insert(host.to_owned(), c);
+    }
+    ClientOptions {
+        auth: Arc::new(StaticAuth(m)),
+        attempts: 2,
+        ..ClientOptions::default()
+    }
+}
+
+fn alice() -> Credentials {
+    Credentials::Basic {
+        username: "alice".into(),
+        password: Zeroizing::new("secret".into()),
+    }
+}
+
+#[tokio::test]
+async fn bearer_challenge_fetches_a_scoped_token_with_basic_credentials() {
+    let f = start(false).await;
+    let c = RegistryClient::connect(&f.addr, opts(Some(alice()), &f.addr))
+        .await
+        .unwrap();
+    let repo = RepoName::parse("team/app").unwrap();
+    let m = c.get_manifest(&repo, "v1").await.unwrap();
+    assert_eq!(&m.bytes[..], MANIFEST.as_bytes());
+    // A second request reuses the cached token.
+    c.get_manifest(&repo, "v1").await.unwrap();
+    let log = f.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 1, "one token request: {log:?}");
+    assert!(
+        log[0].contains(r#"scope=Some(["repository:team/app:pull"])"#),
+        "{log:?}"
+    );
+    assert!(log[0].contains(r#"account=Some(["alice"])"#), "{log:?}");
+}
+
+#[tokio::test]
+async fn refresh_tokens_use_the_oauth2_post_grant() {
+    let f = start(false).await;
+    let creds = Credentials::RefreshToken {
+        username: "alice".into(),
+        token: Zeroizing::new("r-123".into()),
+    };
+    let c = RegistryClient::connect(&f.addr, opts(Some(creds), &f.addr))
+        .await
+        .unwrap();
+    c.get_manifest(&RepoName::parse("team/app").unwrap(), "v1")
+        .await
+        .unwrap();
+    let log = f.log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        vec![
+            r#"POST grant_type=Some("refresh_token") scope=Some("repository:team/app:pull")"#
+                .to_owned()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn missing_or_wrong_credentials_say_run_bay_login() {
+    for (basic_mode, creds) in [
+        (false, None),
+        (
+            false,
+            Some(Credentials::Basic {
+                username: "alice".into(),
+                password: Zeroizing::new("wrong".into()),
+            }),
+        ),
+        (true, None),
+    ] {
+        let f = start(basic_mode).await;
+        let c = RegistryClient::connect(&f.addr, opts(creds, &f.addr))
+            .await
+            .unwrap();
+        let e = c
+            .get_manifest(&RepoName::parse("team/app").unwrap(), "v1")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("unauthorized: run `bay login {}`", f.addr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn basic_challenges_get_basic_credentials() {
+    let f = start(true).await;
+    let c = RegistryClient::connect(&f.addr, opts(Some(alice()), &f.addr))
+        .await
+        .unwrap();
+    let m = c
+        .get_manifest(&RepoName::parse("team/app").unwrap(), "v1")
+        .await
+        .unwrap();
+    assert_eq!(&m.bytes[..], MANIFEST.as_bytes());
+    assert!(f.log.lock().unwrap().is_empty(), "no token server involved");
+}
