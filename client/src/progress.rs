@@ -21,7 +21,7 @@ pub enum ProgressMode {
 /// Progress output for one pull/push.
 pub struct Progress {
     mode: ProgressMode,
-    multi: Option<MultiProgress>,
+    multi: Mutex<Option<MultiProgress>>,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -36,11 +36,9 @@ impl std::fmt::Debug for Progress {
 impl Progress {
     /// Progress writing summary lines to `out` (bars, on a TTY, go to stdout).
     pub fn new(mode: ProgressMode, out: Box<dyn Write + Send>) -> Self {
-        let multi = (mode == ProgressMode::Tty)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         Progress {
             mode,
-            multi,
+            multi: Mutex::new(None),
             out: Mutex::new(out),
         }
     }
@@ -60,9 +58,11 @@ impl Progress {
 
     /// A result line, shown even when quiet (the pulled reference).
     pub fn result(&self, s: &str) {
-        if let Some(m) = &self.multi {
-            let _ = m.println(s);
-            return;
+        if let Ok(guard) = self.multi.lock() {
+            if let Some(m) = guard.as_ref() {
+                let _ = m.println(s);
+                return;
+            }
         }
         if let Ok(mut o) = self.out.lock() {
             let _ = writeln!(o, "{s}");
@@ -72,7 +72,14 @@ impl Progress {
 
     /// A per-layer line `<short id>: <status>`, live on a TTY only.
     pub fn layer(&self, short_id: &str, total: u64, status: &str) -> LayerProgress {
-        let bar = self.multi.as_ref().map(|m| {
+        // The live area starts with the first layer, so earlier lines print plainly.
+        let mut guard = self.multi.lock().ok();
+        if self.mode == ProgressMode::Tty {
+            if let Some(g) = guard.as_mut().filter(|g| g.is_none()) {
+                **g = Some(MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+            }
+        }
+        let bar = guard.as_ref().and_then(|g| g.as_ref()).map(|m| {
             let pb = m.add(ProgressBar::new(total));
             let style =
                 ProgressStyle::with_template("{prefix}: {msg} {wide_bar} {bytes}/{total_bytes}")
@@ -85,6 +92,18 @@ impl Progress {
             pb
         });
         LayerProgress { bar }
+    }
+
+    /// Ends the live area: the finished layer lines stay on screen and later
+    /// lines ("Digest: …") are printed below them, as docker does.
+    pub fn done(&self) {
+        let had_bars = self.multi.lock().ok().and_then(|mut g| g.take()).is_some();
+        if had_bars {
+            // indicatif leaves the cursor at the end of the last bar line.
+            if let Ok(mut o) = self.out.lock() {
+                let _ = writeln!(o);
+            }
+        }
     }
 }
 

@@ -169,6 +169,7 @@ pub async fn pull(
             }
         }
     }
+    progress.done();
     if let Some(e) = first_err {
         return Err(e);
     }

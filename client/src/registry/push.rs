@@ -152,6 +152,7 @@ pub async fn push(
             }
         }
     }
+    progress.done();
     if let Some(e) = first_err {
         return Err(e);
     }
