@@ -58,11 +58,11 @@ impl Progress {
 
     /// A result line, shown even when quiet (the pulled reference).
     pub fn result(&self, s: &str) {
-        if let Ok(guard) = self.multi.lock() {
-            if let Some(m) = guard.as_ref() {
-                let _ = m.println(s);
-                return;
-            }
+        if let Ok(guard) = self.multi.lock()
+            && let Some(m) = guard.as_ref()
+        {
+            let _ = m.println(s);
+            return;
         }
         if let Ok(mut o) = self.out.lock() {
             let _ = writeln!(o, "{s}");
@@ -74,10 +74,10 @@ impl Progress {
     pub fn layer(&self, short_id: &str, total: u64, status: &str) -> LayerProgress {
         // The live area starts with the first layer, so earlier lines print plainly.
         let mut guard = self.multi.lock().ok();
-        if self.mode == ProgressMode::Tty {
-            if let Some(g) = guard.as_mut().filter(|g| g.is_none()) {
-                **g = Some(MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
-            }
+        if self.mode == ProgressMode::Tty
+            && let Some(g) = guard.as_mut().filter(|g| g.is_none())
+        {
+            **g = Some(MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         }
         let bar = guard.as_ref().and_then(|g| g.as_ref()).map(|m| {
             let pb = m.add(ProgressBar::new(total));
