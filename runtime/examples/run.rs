@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
         args.remove(0);
     }
     if args.len() < 2 && !(prepare && args.len() == 1) {
-        bail!("usage: run [--prepare] STATE_ROOT CMD...");
+        bail!("usage: run [--prepare] [--privileged] [--print-spec] STATE_ROOT CMD...");
     }
     let root = PathBuf::from(&args[0]);
     let rt = Runtime::open(&root).context("opening the runtime")?;
@@ -101,6 +101,10 @@ fn main() -> anyhow::Result<()> {
         },
         &opts,
     )?;
+    if print_spec {
+        println!("{}", serde_json::to_string_pretty(&spec)?);
+        return Ok(());
+    }
     match rt.run(id, &spec, &layers, StdioConfig::default(), true) {
         Ok(status) => std::process::exit(status.code),
         Err(e) => {

@@ -59,8 +59,10 @@ impl Container<'_> {
             lowers: rt.layer_paths(&self.state.layers)?,
             upper: rt.layout.container_upper(&id),
             work: rt.layout.container_work(&id),
+            volatile: true,
         };
         let options = overlay.mount_options()?;
+        overlay.prepare_workdir()?;
 
         rt.cgroups
             .create(&self.state.cgroup, linux.resources().as_ref())?;

@@ -3,10 +3,11 @@
 //! unit-tested with a recording double.
 //!
 //! Order (runc's, with fd-based target resolution throughout):
-//! 1. close the parent's pipe ends, reset signals, wait for the parent's go
-//!    (it has put us in our cgroups), install stdio, enter a cgroup ns (v1);
+//! 1. close the parent's pipe ends, reset signals, install stdio;
 //! 2. make `/` private, mount the overlay, `pivot_root(".", ".")` and
-//!    detach the old root, so nothing of the host stays reachable;
+//!    detach the old root, so nothing of the host stays reachable; then
+//!    wait for the parent's go (it has put us in our cgroups meanwhile) and
+//!    enter a cgroup ns (v1);
 //! 3. mount `/proc`, `/dev`, … with `fsopen`/`fsmount` and `move_mount`
 //!    onto targets opened with `openat2(RESOLVE_IN_ROOT|NO_SYMLINKS|
 //!    NO_MAGICLINKS)` (runc CVE-2025-31133/-52565/-52881);
@@ -290,27 +291,10 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     sys.close(plan.go_write);
     sys.close(plan.err_read);
     sys.reset_signals();
-    if plan.wait_for_go {
-        match sys.read_byte(plan.go_read).map_err(at(Step::WaitParent))? {
-            Some(_) => {}
-            // The runtime went away before starting us.
-            None => {
-                return Err(InitFailure {
-                    step: Step::WaitParent,
-                    errno: Errno::EPIPE,
-                });
-            }
-        }
-    }
-    sys.close(plan.go_read);
     for (i, fd) in plan.stdio.iter().enumerate() {
         if let Some(fd) = fd {
             sys.dup_to(*fd, i as RawFd).map_err(at(Step::Stdio))?;
         }
-    }
-    if plan.unshare_cgroupns {
-        sys.unshare(libc::CLONE_NEWCGROUP)
-            .map_err(at(Step::CgroupNs))?;
     }
     sys.umask(0);
 
@@ -350,6 +334,28 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     let root = sys
         .openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(&p)?;
+
+    // Only now wait for the parent: on cgroup v1 it is moving us into our
+    // cgroups meanwhile (both the move and the old root's detach wait for
+    // an RCU grace period, so overlapping them saves one). The cgroup ns
+    // and everything that reads it (the /sys/fs/cgroup mount) come after.
+    if plan.wait_for_go {
+        match sys.read_byte(plan.go_read).map_err(at(Step::WaitParent))? {
+            Some(_) => {}
+            // The runtime went away before starting us.
+            None => {
+                return Err(InitFailure {
+                    step: Step::WaitParent,
+                    errno: Errno::EPIPE,
+                });
+            }
+        }
+    }
+    sys.close(plan.go_read);
+    if plan.unshare_cgroupns {
+        sys.unshare(libc::CLONE_NEWCGROUP)
+            .map_err(at(Step::CgroupNs))?;
+    }
 
     // 3. Mounts.
     let mut proc_fd: Option<RawFd> = None;

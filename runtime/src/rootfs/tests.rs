@@ -11,10 +11,20 @@ fn overlay_options_top_first_and_checked() {
         lowers: vec![PathBuf::from("/l/top"), PathBuf::from("/l/base")],
         upper: PathBuf::from("/c/upper"),
         work: PathBuf::from("/c/work"),
+        volatile: false,
     };
     assert_eq!(
         o.mount_options().unwrap(),
         "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"
+    );
+    let v = Overlay {
+        volatile: true,
+        ..o.clone()
+    };
+    assert!(
+        v.mount_options()
+            .unwrap()
+            .ends_with(",workdir=/c/work,volatile")
     );
     let bad = Overlay {
         lowers: vec![PathBuf::from("/l/a:b")],

@@ -291,7 +291,15 @@ fn default_sequence_order() {
         ["close 4", "close 5", "reset_signals"],
         "parent pipe ends closed first"
     );
-    assert!(pos(&c, "read_byte 3") < pos(&c, "dup_to 7 0"));
+    assert!(pos(&c, "dup_to 7 0") < pos(&c, "read_byte 3"));
+    assert!(
+        pos(&c, "umount2 . 2") < pos(&c, "read_byte 3"),
+        "the pivot overlaps the parent's cgroup move"
+    );
+    assert!(
+        pos(&c, "unshare 0x2000000") < pos(&c, "fsopen"),
+        "every mount sees the container's cgroup ns"
+    );
     assert!(
         pos(&c, "read_byte 3") < pos(&c, "unshare 0x2000000"),
         "cgroupns after the parent moved us"
