@@ -233,7 +233,14 @@ impl RegistryClient {
         &self,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let attempts = self.opts.attempts.max(1);
+        self.with_attempts(self.opts.attempts.max(1), build).await
+    }
+
+    async fn with_attempts(
+        &self,
+        attempts: u32,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
         let mut attempt = 0;
         loop {
             match build().send().await {
@@ -278,11 +285,32 @@ impl RegistryClient {
         scopes: &[Scope],
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
+        self.send_with(scopes, self.opts.attempts.max(1), build)
+            .await
+    }
+
+    /// Like [`Self::send`] without transport retries, for upload requests that
+    /// must not be replayed blindly: a cut body may have left bytes on the
+    /// registry, so the caller asks the registry where to resume instead.
+    pub async fn send_once(
+        &self,
+        scopes: &[Scope],
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        self.send_with(scopes, 1, build).await
+    }
+
+    async fn send_with(
+        &self,
+        scopes: &[Scope],
+        attempts: u32,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
         let mut challenged = false;
         loop {
             let auth = self.auth_header(scopes);
             let resp = self
-                .with_retries(|| {
+                .with_attempts(attempts, || {
                     let rb = build(&self.http);
                     match &auth {
                         Some(a) => rb.header(header::AUTHORIZATION, a),
@@ -689,7 +717,7 @@ impl RegistryClient {
     ) -> Result<Url, RegistryError> {
         let len = chunk.len() as u64;
         let resp = self
-            .send(&push_scope(repo), |c| {
+            .send_once(&push_scope(repo), |c| {
                 c.patch(location.clone())
                     .header(header::CONTENT_TYPE, "application/octet-stream")
                     .header(
@@ -744,10 +772,10 @@ impl RegistryClient {
         url.query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let resp = self
-            .send(&push_scope(repo), |c| {
-                // Opened per attempt so a retry starts from byte 0. The blob was
-                // just stat'ed; should it vanish, the registry rejects the
-                // short body with a digest error, which is what we report.
+            .send_once(&push_scope(repo), |c| {
+                // Opened here (the closure also runs again after an auth
+                // challenge). The blob was just stat'ed; should it vanish, the
+                // registry rejects the short body with a digest error.
                 let body = match std::fs::File::open(path) {
                     Ok(f) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
                         tokio::fs::File::from_std(f),

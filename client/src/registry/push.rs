@@ -239,13 +239,29 @@ async fn upload_blob(
     let size = store.blob_size(&desc.digest)?;
     bar.status("Pushing");
     if size <= opts.chunk_size {
-        let loc = match offered {
-            Some(u) => u,
-            None => client.start_upload(repo).await?,
-        };
-        client
-            .put_blob_file(repo, &loc, &desc.digest, &path, size)
-            .await?;
+        // A cut PUT may leave bytes behind, so a retry opens a fresh upload.
+        let mut offered = offered;
+        let mut attempt = 0;
+        loop {
+            let loc = match offered.take() {
+                Some(u) => u,
+                None => client.start_upload(repo).await?,
+            };
+            match client
+                .put_blob_file(repo, &loc, &desc.digest, &path, size)
+                .await
+            {
+                Ok(()) => break,
+                Err(RegistryError::Network { source, .. })
+                    if attempt + 1 < client.opts.attempts.max(1) =>
+                {
+                    tracing::debug!(error = %source, "upload interrupted; starting it again");
+                    tokio::time::sleep(client.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         bar.set(size);
         return Ok(BlobOutcome::Uploaded);
     }

@@ -19,15 +19,25 @@ struct Proxy {
     down: Arc<AtomicU64>,
     delay_us: Arc<AtomicU64>,
     log: Arc<Mutex<String>>,
+    /// When non-zero: cut the connection once this direction's count passes it (once).
+    cut_up: Arc<AtomicU64>,
+    cut_down: Arc<AtomicU64>,
 }
 
-fn pump(
-    mut from: TcpStream,
-    mut to: TcpStream,
+struct Pump {
     counter: Arc<AtomicU64>,
     delay: Arc<AtomicU64>,
+    cut: Arc<AtomicU64>,
     log: Option<Arc<Mutex<String>>>,
-) {
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, p: Pump) {
+    let Pump {
+        counter,
+        delay,
+        cut,
+        log,
+    } = p;
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match from.read(&mut buf) {
@@ -54,7 +64,18 @@ fn pump(
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
-        counter.fetch_add(n as u64, Ordering::SeqCst);
+        let now = counter.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+        let at = cut.load(Ordering::SeqCst);
+        if at > 0
+            && now >= at
+            && cut
+                .compare_exchange(at, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            let _ = from.shutdown(Shutdown::Both);
+            let _ = to.shutdown(Shutdown::Both);
+            return;
+        }
         let d = delay.load(Ordering::SeqCst);
         if d > 0 {
             std::thread::sleep(Duration::from_micros(d));
@@ -73,14 +94,16 @@ impl Proxy {
             down: Arc::default(),
             delay_us: Arc::default(),
             log: Arc::default(),
+            cut_up: Arc::default(),
+            cut_down: Arc::default(),
         };
-        let (up, down, delay, log, target) = (
+        let (up, down, delay, log) = (
             p.up.clone(),
             p.down.clone(),
             p.delay_us.clone(),
             p.log.clone(),
-            target.to_owned(),
         );
+        let (cut_up, cut_down, target) = (p.cut_up.clone(), p.cut_down.clone(), target.to_owned());
         std::thread::spawn(move || {
             for c in l.incoming() {
                 let Ok(client) = c else { continue };
@@ -88,15 +111,20 @@ impl Proxy {
                     continue;
                 };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (up, down, d1, d2, log) = (
-                    up.clone(),
-                    down.clone(),
-                    delay.clone(),
-                    delay.clone(),
-                    log.clone(),
-                );
-                std::thread::spawn(move || pump(client, server, up, d1, Some(log)));
-                std::thread::spawn(move || pump(s2, c2, down, d2, None));
+                let to_server = Pump {
+                    counter: up.clone(),
+                    delay: delay.clone(),
+                    cut: cut_up.clone(),
+                    log: Some(log.clone()),
+                };
+                let to_client = Pump {
+                    counter: down.clone(),
+                    delay: delay.clone(),
+                    cut: cut_down.clone(),
+                    log: None,
+                };
+                std::thread::spawn(move || pump(client, server, to_server));
+                std::thread::spawn(move || pump(s2, c2, to_client));
             }
         });
         p
@@ -231,6 +259,79 @@ fn crash_and_resume(reg: &Registry) {
         puller.ok(&["inspect", "-f", "{{.Id}}", &name]),
         pusher.ok(&["inspect", "-f", "{{.Id}}", &name])
     );
+}
+
+/// One run each of push and pull whose connection is cut halfway: the same
+/// process recovers (Range request / upload status) without starting over.
+fn cut_connections(reg: &Registry) {
+    eprintln!("== cut connections against {}", reg.name);
+    let proxy = Proxy::start(&reg.addr);
+    let name = format!("{}/cut/img:1", proxy.addr);
+    let total = (LAYER * LAYERS) as u64;
+    let env = [
+        ("BAY_MAX_CONCURRENT_TRANSFERS", "1"),
+        ("BAY_PUSH_CHUNK_SIZE", "1048576"),
+    ];
+
+    let pusher = Bay::new();
+    big_image(&pusher, &name);
+    proxy.cut_up.store(total / 2 + 12345, Ordering::SeqCst);
+    let o = pusher.cmd(&["push", &name]).envs(env).output().unwrap();
+    assert!(
+        o.status.success(),
+        "push with a cut connection: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        proxy.cut_up.load(Ordering::SeqCst),
+        0,
+        "the connection was cut"
+    );
+    let sent = proxy.up.load(Ordering::SeqCst);
+    eprintln!("push with one cut sent {sent} of {total}");
+    // At worst the interrupted layer starts over (a registry may drop a cut upload).
+    assert!(sent <= total + LAYER as u64 + (256 << 10), "{sent}");
+
+    proxy.reset();
+    let puller = Bay::new();
+    proxy.cut_down.store(total / 2 + 54321, Ordering::SeqCst);
+    let o = puller.cmd(&["pull", &name]).envs(env).output().unwrap();
+    assert!(
+        o.status.success(),
+        "pull with a cut connection: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        proxy.cut_down.load(Ordering::SeqCst),
+        0,
+        "the connection was cut"
+    );
+    let got = proxy.down.load(Ordering::SeqCst);
+    let log = proxy.log.lock().unwrap().clone();
+    eprintln!("pull with one cut fetched {got} of {total}");
+    assert!(
+        got <= total + (256 << 10),
+        "the cut layer resumed rather than restarted: {got}\n{log}"
+    );
+    assert!(log.to_ascii_lowercase().contains("range: bytes="), "{log}");
+    assert_eq!(
+        puller.ok(&["inspect", "-f", "{{.Id}}", &name]),
+        pusher.ok(&["inspect", "-f", "{{.Id}}", &name])
+    );
+}
+
+#[test]
+fn cut_connections_distribution() {
+    if let Some(r) = distribution() {
+        cut_connections(&r);
+    }
+}
+
+#[test]
+fn cut_connections_bay_registry() {
+    if let Some(r) = bay_registry() {
+        cut_connections(&r);
+    }
 }
 
 #[test]
