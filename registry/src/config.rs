@@ -52,6 +52,77 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Accounts and tokens.
+    pub auth: AuthConfig,
+}
+
+/// When authentication is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Enforced as soon as any user exists. With no users the registry is
+    /// open, and therefore refuses to listen on anything but loopback.
+    #[default]
+    Auto,
+    /// Always enforced, even before the first user exists.
+    Required,
+}
+
+/// One access rule in the config file (rules can also be managed with
+/// `bay-registry acl`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleConfig {
+    /// Users granted.
+    pub users: Vec<String>,
+    /// Groups granted.
+    pub groups: Vec<String>,
+    /// Whether requests without credentials are granted.
+    pub anonymous: bool,
+    /// Repository patterns (`team/app`, `team/*`, `team/**`).
+    pub repos: Vec<String>,
+    /// Actions: `pull`, `push`, `delete`, `*`.
+    pub actions: Vec<String>,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// When to enforce authentication.
+    pub mode: AuthMode,
+    /// The `service` (JWT audience) clients ask tokens for.
+    pub service: String,
+    /// The JWT issuer.
+    pub issuer: String,
+    /// Token endpoint URL in challenges; default: `<scheme>://<Host>/token`.
+    pub realm: Option<String>,
+    /// Access-token lifetime.
+    pub token_ttl_secs: u64,
+    /// Failed logins allowed per client address per window.
+    pub max_failures_per_addr: u32,
+    /// Failed logins allowed per user per window (from all addresses).
+    pub max_failures_per_user: u32,
+    /// The failure-counting window.
+    pub failure_window_secs: u64,
+    /// Access rules.
+    pub rules: Vec<RuleConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::Auto,
+            service: "bay-registry".into(),
+            issuer: "bay-registry".into(),
+            realm: None,
+            token_ttl_secs: 300,
+            max_failures_per_addr: 10,
+            max_failures_per_user: 100,
+            failure_window_secs: 300,
+            rules: Vec::new(),
+        }
+    }
 }
 
 /// `[server]`
@@ -204,6 +275,27 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "limits must be greater than zero".into(),
             ));
+        }
+        if self.auth.token_ttl_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "auth.token_ttl_secs must be at least 60 (the token spec minimum)".into(),
+            ));
+        }
+        for r in &self.auth.rules {
+            if r.repos.is_empty() || r.actions.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "every [[auth.rules]] entry needs repos and actions".into(),
+                ));
+            }
+            if let Some(bad) = r
+                .actions
+                .iter()
+                .find(|a| !matches!(a.as_str(), "pull" | "push" | "delete" | "*"))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "unknown action {bad:?} in [[auth.rules]]"
+                )));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid(format!(

@@ -30,7 +30,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod manifest;
@@ -77,6 +79,14 @@ pub enum RegistryError {
     /// TLS setup.
     #[error(transparent)]
     Server(#[from] server::ServerError),
+    /// Authentication setup.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// No users exist and the listener is not on loopback.
+    #[error(
+        "no users exist yet, so the registry would be open to anyone: create an admin first (bay-registry user add NAME --admin) or listen on a loopback address"
+    )]
+    OpenOffLoopback,
 }
 
 /// An opened registry, ready to serve.
@@ -97,14 +107,27 @@ impl Registry {
             Meta::open_sqlite(&storage::layout::database_file(&root), config.storage.sync).await?;
         let blobs = BlobStore::local(&root)?;
         let uploads = Uploads::new(&root, meta.clone())?;
+        let tls = config.server.tls_cert.is_some();
+        let auth = auth::Auth::new(config.auth.clone(), meta.clone(), &root, tls).await?;
         Ok(Registry {
             state: Arc::new(AppState {
                 meta,
                 blobs,
                 uploads,
                 config: Arc::new(config),
+                auth: Arc::new(auth),
             }),
         })
+    }
+
+    /// The metadata database (for admin commands and tests).
+    pub fn meta(&self) -> &Meta {
+        &self.state.meta
+    }
+
+    /// The authenticator.
+    pub fn auth(&self) -> &auth::Auth {
+        &self.state.auth
     }
 
     /// The configuration in force.
@@ -141,6 +164,25 @@ impl Registry {
             (Some(c), Some(k)) => Some(server::tls_config(c, k)?),
             _ => None,
         };
+        let local = listener.local_addr().ok();
+        if !self.state.auth.refresh().await? && !local.is_some_and(|a| a.ip().is_loopback()) {
+            return Err(RegistryError::OpenOffLoopback);
+        }
+        if !self.state.auth.enforced() {
+            tracing::warn!(
+                "no users exist: the registry is open to every local client; create an admin with `bay-registry user add NAME --admin` to enforce logins"
+            );
+        }
+        let auth = self.state.auth.clone();
+        let watcher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            while !auth.enforced() {
+                tick.tick().await;
+                if let Err(e) = auth.refresh().await {
+                    tracing::warn!(error = %e, "checking for users failed");
+                }
+            }
+        });
         let uploads = self.state.uploads.clone();
         let ttl = self.state.config.limits.upload_ttl_secs;
         let janitor = tokio::spawn(async move {
@@ -156,6 +198,7 @@ impl Registry {
         });
         server::serve(listener, self.router(), tls, shutdown).await;
         janitor.abort();
+        watcher.abort();
         Ok(())
     }
 }

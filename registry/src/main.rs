@@ -23,6 +23,320 @@ struct Cli {
 enum Command {
     /// Run the registry.
     Serve(ServeArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Manage access rules.
+    #[command(subcommand)]
+    Acl(AclCmd),
+}
+
+/// Where the data lives, for admin commands.
+#[derive(clap::Args)]
+struct DataArgs {
+    /// TOML configuration file.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Data root (overrides the config).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user.
+    Add {
+        /// Login name.
+        name: String,
+        /// Grant every right, including the catalog.
+        #[arg(long)]
+        admin: bool,
+        /// Group memberships (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Delete a user and all its tokens.
+    Del {
+        /// Login name.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Change a password (revokes the user's refresh tokens).
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a personal access token; the secret is printed once.
+    Create {
+        /// Owner.
+        #[arg(long)]
+        user: String,
+        /// Scope it is limited to, e.g. 'repository:team/*:pull' (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. 30d, 12h (default: no expiry).
+        #[arg(long)]
+        expires: Option<String>,
+        /// A label.
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id (the part after bay_pat_).
+        id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AclCmd {
+    /// Grant actions on a repository pattern.
+    Add {
+        /// To a user.
+        #[arg(long, conflicts_with_all = ["group", "anonymous"])]
+        user: Option<String>,
+        /// To a group.
+        #[arg(long, conflicts_with = "anonymous")]
+        group: Option<String>,
+        /// To requests without credentials.
+        #[arg(long)]
+        anonymous: bool,
+        /// Repository pattern: team/app, team/*, team/**.
+        #[arg(long)]
+        repo: String,
+        /// Comma-separated actions: pull,push,delete or *.
+        #[arg(long, value_delimiter = ',')]
+        actions: Vec<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List rules.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Remove a rule by id.
+    Del {
+        /// Rule id.
+        id: i64,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+fn data_root(d: &DataArgs) -> anyhow::Result<PathBuf> {
+    let cfg = Config::load(d.config.as_deref()).context("loading configuration")?;
+    Ok(d.root.clone().unwrap_or(cfg.storage.root))
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if from_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_line(&mut s)
+            .context("reading the password from stdin")?;
+        return Ok(s.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask for a password: use --password-stdin");
+    }
+    let a = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let b = rpassword::prompt_password("Repeat password: ").context("reading the password")?;
+    if a != b {
+        anyhow::bail!("the passwords do not match");
+    }
+    Ok(a)
+}
+
+fn when(t: Option<i64>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+async fn admin(cmd: Command) -> anyhow::Result<()> {
+    use bay_registry::admin as a;
+    use bay_registry::meta::RuleSubject;
+    match cmd {
+        Command::Serve(_) => unreachable!("handled by serve"),
+        Command::User(u) => match u {
+            UserCmd::Add {
+                name,
+                admin,
+                groups,
+                password_stdin,
+                data,
+            } => {
+                let pw = read_password(password_stdin)?;
+                let meta = a::open(&data_root(&data)?).await?;
+                a::user_add(&meta, &name, &pw, admin, &groups).await?;
+                println!("user {name} created{}", if admin { " (admin)" } else { "" });
+            }
+            UserCmd::Del { name, data } => {
+                let meta = a::open(&data_root(&data)?).await?;
+                a::user_del(&meta, &name).await?;
+                println!("user {name} deleted, with its tokens");
+            }
+            UserCmd::List { data } => {
+                let meta = a::open(&data_root(&data)?).await?;
+                println!("{:<24} {:<6} GROUPS", "NAME", "ADMIN");
+                for u in a::user_list(&meta).await? {
+                    println!(
+                        "{:<24} {:<6} {}",
+                        u.name,
+                        if u.admin { "yes" } else { "no" },
+                        u.groups.join(",")
+                    );
+                }
+            }
+            UserCmd::Passwd {
+                name,
+                password_stdin,
+                data,
+            } => {
+                let pw = read_password(password_stdin)?;
+                let meta = a::open(&data_root(&data)?).await?;
+                a::user_passwd(&meta, &name, &pw).await?;
+                println!("password of {name} changed; its refresh tokens are revoked");
+            }
+        },
+        Command::Token(t) => match t {
+            TokenCmd::Create {
+                user,
+                scopes,
+                expires,
+                name,
+                data,
+            } => {
+                let secs = expires.as_deref().map(a::parse_duration_secs).transpose()?;
+                let meta = a::open(&data_root(&data)?).await?;
+                let (rec, secret) = a::token_create(&meta, &user, &name, &scopes, secs).await?;
+                eprintln!(
+                    "token {} for {user} (expires {}); this secret is shown only once:",
+                    rec.id,
+                    when(rec.expires_at)
+                );
+                println!("{secret}");
+            }
+            TokenCmd::List { user, data } => {
+                let meta = a::open(&data_root(&data)?).await?;
+                println!(
+                    "{:<14} {:<16} {:<16} {:<16} {:<16} {:<8} SCOPES",
+                    "ID", "USER", "NAME", "CREATED", "EXPIRES", "STATE"
+                );
+                for t in a::token_list(&meta, user.as_deref()).await? {
+                    let state = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else if t
+                        .expires_at
+                        .is_some_and(|e| e <= chrono::Utc::now().timestamp())
+                    {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{:<14} {:<16} {:<16} {:<16} {:<16} {:<8} {}",
+                        t.id,
+                        t.user,
+                        t.name,
+                        when(Some(t.created_at)),
+                        when(t.expires_at),
+                        state,
+                        t.scopes.join(" ")
+                    );
+                }
+            }
+            TokenCmd::Revoke { id, data } => {
+                let meta = a::open(&data_root(&data)?).await?;
+                a::token_revoke(&meta, &id, None).await?;
+                println!("token {id} revoked");
+            }
+        },
+        Command::Acl(c) => match c {
+            AclCmd::Add {
+                user,
+                group,
+                anonymous,
+                repo,
+                actions,
+                data,
+            } => {
+                let subject = match (user, group, anonymous) {
+                    (Some(u), None, false) => RuleSubject::User(u),
+                    (None, Some(g), false) => RuleSubject::Group(g),
+                    (None, None, true) => RuleSubject::Anonymous,
+                    _ => anyhow::bail!("name exactly one of --user, --group or --anonymous"),
+                };
+                let meta = a::open(&data_root(&data)?).await?;
+                let id = a::acl_add(&meta, subject, &repo, &actions).await?;
+                println!("rule {id} added");
+            }
+            AclCmd::List { data } => {
+                let meta = a::open(&data_root(&data)?).await?;
+                println!(
+                    "{:<6} {:<24} {:<32} ACTIONS",
+                    "ID", "SUBJECT", "REPOSITORIES"
+                );
+                for r in a::acl_list(&meta).await? {
+                    let who = match &r.subject {
+                        RuleSubject::User(u) => format!("user:{u}"),
+                        RuleSubject::Group(g) => format!("group:{g}"),
+                        RuleSubject::Anonymous => "anonymous".into(),
+                    };
+                    println!(
+                        "{:<6} {:<24} {:<32} {}",
+                        r.id,
+                        who,
+                        r.pattern,
+                        r.actions.join(",")
+                    );
+                }
+            }
+            AclCmd::Del { id, data } => {
+                let meta = a::open(&data_root(&data)?).await?;
+                a::acl_del(&meta, id).await?;
+                println!("rule {id} removed");
+            }
+        },
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -99,5 +413,17 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => rt.block_on(serve(args)),
+        other => {
+            // Audit lines of admin commands go to stderr.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| EnvFilter::new("warn,audit=info")),
+                )
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .try_init();
+            rt.block_on(admin(other))
+        }
     }
 }

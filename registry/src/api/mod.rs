@@ -6,6 +6,7 @@ mod manifests;
 mod referrers;
 pub mod route;
 mod tags;
+mod token;
 mod uploads;
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::auth::scope::Action;
+use crate::auth::{Auth, Need};
 use crate::config::Config;
 use crate::error::{ApiError, Code};
 use crate::meta::Meta;
@@ -34,6 +37,8 @@ pub struct AppState {
     pub uploads: Uploads,
     /// Configuration.
     pub config: Arc<Config>,
+    /// Authentication and access control.
+    pub auth: Arc<Auth>,
 }
 
 /// The state handle given to handlers.
@@ -49,12 +54,14 @@ pub fn router(state: Shared) -> Router {
         .route("/v2", axum::routing::any(dispatch))
         .route("/v2/", axum::routing::any(dispatch))
         .route("/v2/{*rest}", axum::routing::any(dispatch))
+        .route("/token", get(token::get).post(token::post))
+        .route("/token/jwks.json", get(token::jwks))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
-        .layer(middleware::from_fn(api_version_header))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             header_size_limit(req, next, header_limit)
         }))
+        .layer(middleware::from_fn(api_version_header))
         .with_state(state)
 }
 
@@ -139,6 +146,10 @@ async fn dispatch(State(st): State<Shared>, req: Request) -> Response {
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
+    let needs = needs(&parts.method, &route, &query);
+    if let Err(e) = st.auth.authorize(&parts.headers, &needs).await {
+        return e.into_response();
+    }
     let req = Req {
         method: parts.method,
         headers: parts.headers,
@@ -188,6 +199,33 @@ async fn handle(st: &AppState, route: Route, req: Req) -> ApiResult {
         )),
         _ => Err(method_not_allowed()),
     }
+}
+
+/// The access a request needs (docker token spec table).
+fn needs(method: &Method, route: &Route, query: &Query) -> Vec<Need> {
+    let Some(name) = route.repository() else {
+        return match route {
+            Route::Catalog => vec![Need {
+                kind: "registry",
+                name: "catalog".into(),
+                action: Action::All,
+            }],
+            _ => Vec::new(),
+        };
+    };
+    let n = name.as_str();
+    let mut out = match *method {
+        Method::GET | Method::HEAD => vec![Need::repo(n, Action::Pull)],
+        Method::DELETE if matches!(route, Route::Upload(..)) => vec![Need::repo(n, Action::Push)],
+        Method::DELETE => vec![Need::repo(n, Action::Delete)],
+        _ => vec![Need::repo(n, Action::Pull), Need::repo(n, Action::Push)],
+    };
+    if let (Route::UploadStart(_), Some(from)) = (route, query.get("from"))
+        && query.get("mount").is_some()
+    {
+        out.push(Need::repo(from, Action::Pull));
+    }
+    out
 }
 
 fn method_not_allowed() -> ApiError {

@@ -17,6 +17,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
+mod auth;
+pub use auth::{PersonalToken, RefreshToken, RuleSubject, StoredRule, User};
+
 /// Errors from the metadata database.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,12 +1,12 @@
 //! bay-registry integration tests: one binary, grouped by concern.
-
-// Test helpers panic on failure by design: that is how a test reports it.
-#![allow(clippy::unwrap_used, missing_docs)]
 //!
 //! - `conformance`: our black-box suite against an in-process server;
 //! - `bad_input`: the acceptance list of malformed requests;
 //! - `crash`: SIGKILL in the middle of uploads and manifest PUTs;
 //! - `skopeo`: round trips with the real skopeo client.
+
+// Test helpers panic on failure by design: that is how a test reports it.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 mod support;
 
