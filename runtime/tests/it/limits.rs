@@ -127,3 +127,35 @@ fn cgroup_is_read_only_and_scoped_inside() {
         out.stdout
     );
 }
+
+#[test]
+fn cpus_half_a_core() {
+    require_env!("cpus_half_a_core");
+    let env = env();
+    let id = crate::support::new_id();
+    let opts = RunOptions {
+        cmd: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "timeout 2 sh -c 'while :; do :; done'; true".into(),
+        ],
+        resources: Resources {
+            cpus: Some(0.5),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sp = crate::support::spec(&env, &id, &opts);
+    let mut c = env.rt.create(id, &sp, &env.image).unwrap();
+    let started = std::time::Instant::now();
+    c.start(bay_runtime::StdioConfig::default()).unwrap();
+    assert_eq!(c.wait().unwrap().code, 0);
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = c.stats().unwrap().cpu_usage_ns as f64 / 1e9;
+    c.delete(false).unwrap();
+    let share = cpu / wall;
+    eprintln!("--cpus 0.5: {cpu:.3} s CPU over {wall:.3} s = {share:.2} cores");
+    // The quota caps it at half a core (+20%); a busy CI box may give less.
+    assert!(share <= 0.6, "{share:.2} cores under --cpus 0.5");
+    assert!(share >= 0.2, "{share:.2} cores: the loop barely ran");
+}

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod cgroup_v2;
 mod isolation;
 mod layers;
 mod lifecycle;
