@@ -799,6 +799,86 @@ mod tests {
         assert!(!ix.repositories.contains_key("b"));
     }
 
+    struct Users(Vec<(String, bool)>);
+    impl ImageUsers for Users {
+        fn users_of(&self, _id: &Digest) -> Vec<(String, bool)> {
+            self.0.clone()
+        }
+    }
+
+    fn one_image(s: &ImageStore) -> Digest {
+        let layer = s.put_blob(None, b"layer").unwrap();
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let id = s.put_blob(None, config).unwrap();
+        let m = Manifest {
+            schema_version: 2,
+            media_type: Some(oci_types::MediaType::OCI_MANIFEST.to_owned()),
+            config: crate::image::Descriptor::new(
+                oci_types::MediaType::OCI_CONFIG,
+                id.clone(),
+                config.len() as u64,
+            ),
+            layers: vec![crate::image::Descriptor::new(
+                oci_types::MediaType::OCI_LAYER_GZIP,
+                layer,
+                5,
+            )],
+            annotations: None,
+        };
+        let mb = serde_json::to_vec(&m).unwrap();
+        let md = s.put_blob(None, &mb).unwrap();
+        let rec = s
+            .make_record(&md, oci_types::MediaType::OCI_MANIFEST, &m)
+            .unwrap();
+        s.update(|ix| {
+            ImageStore::insert_record(ix, rec);
+            ix.set_tag("app", "1", &id);
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        id
+    }
+
+    #[test]
+    fn rmi_respects_containers() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        let id = one_image(&s);
+        let stopped = Users(vec![("c1".into(), false)]);
+        let running = Users(vec![("c2".into(), true)]);
+        let mut ix = s.read_index().unwrap();
+        let e = s.remove(&mut ix, "app:1", false, &stopped).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("(must be forced) - image is being used by container c1"),
+            "{e}"
+        );
+        let e = s.remove(&mut ix, "app:1", true, &running).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("(cannot be forced) - image is being used by running container c2"),
+            "{e}"
+        );
+        // Forced with a stopped container: untagged, but the image stays for it.
+        let ev = s.remove(&mut ix, "app:1", true, &stopped).unwrap();
+        assert_eq!(ev, vec![RemoveEvent::Untagged("app:1".into())]);
+        assert!(ix.images.contains_key(&id));
+        // Without users it goes, and the sweep deletes its three blobs.
+        let ev = s
+            .remove(&mut ix, &id.to_string(), false, &NoContainers)
+            .unwrap();
+        assert_eq!(ev, vec![RemoveEvent::Deleted(id.clone())]);
+        assert!(s.sweep(&ix).unwrap().is_some());
+        assert!(!s.has_blob(&id));
+        assert_eq!(
+            fs::read_dir(s.layout().blobs_dir().join("sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
     #[test]
     fn sweep_waits_for_leases() {
         let dir = tempfile::tempdir().unwrap();

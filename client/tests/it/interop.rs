@@ -40,6 +40,45 @@ fn with_skopeo(reg: &Registry) {
         "2"
     );
 
+    // Docker schema-2 media types survive a pull and a push.
+    let dk = format!("{}/dk/img:1", reg.addr);
+    let o = skopeo(&[
+        "copy",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:y", layout.display()),
+        &format!("docker://{dk}"),
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo copy v2s2: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    bay.ok(&["pull", &dk]);
+    let docker_type = "application/vnd.docker.distribution.manifest.v2+json";
+    assert_eq!(
+        bay.ok(&["inspect", "-f", "{{.Descriptor.mediaType}}", &dk])
+            .trim(),
+        docker_type
+    );
+    let dk2 = format!("{}/dk/copy:1", reg.addr);
+    bay.ok(&["tag", &dk, &dk2]);
+    bay.ok(&["push", &dk2]);
+    let o = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{dk2}"),
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo inspect: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let raw: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(raw["mediaType"], docker_type);
+
     // bay save → skopeo reads the docker-archive
     let archive = bay.root.path().join("x.tar");
     bay.ok(&["save", "-o", archive.to_str().unwrap(), &r]);
