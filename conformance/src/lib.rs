@@ -296,6 +296,27 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
             return report;
         }
     };
+    // Preflight: a registry that cannot be reached gives one clear failure instead of a
+    // hundred identical ones.
+    let ping = crate::http::Request {
+        method: reqwest::Method::GET,
+        url: http
+            .base()
+            .join("/v2/")
+            .unwrap_or_else(|_| http.base().clone()),
+        headers: reqwest::header::HeaderMap::new(),
+        body: crate::http::Body::Empty,
+    };
+    if let Err(e) = http.send(&ping).await {
+        let r = TestResult {
+            group: groups.first().copied().unwrap_or(Group::Pull),
+            name: "setup".to_owned(),
+            outcome: Outcome::Failed(format!("registry unreachable: {}", Stop::from(e).message())),
+        };
+        progress(&r);
+        report.results.push(r);
+        return report;
+    }
     let ns = cfg.namespace.trim_matches('/').to_owned();
     for group in groups {
         let ctx = Ctx {
@@ -384,7 +405,9 @@ mod tests {
         let mut cfg = Config::new("http://127.0.0.1:9");
         cfg.groups = vec![Group::Pull];
         let report = run(&cfg).await;
-        assert!(report.passed() == 0 && report.failed() > 0, "{report:?}");
+        assert_eq!(report.failed(), 1, "{report:?}");
+        assert_eq!(report.results[0].name, "setup");
+        assert_eq!(report.passed(), 0);
     }
 
     #[tokio::test]
