@@ -13,6 +13,7 @@ use tempfile::TempDir;
 pub struct TestRegistry {
     pub url: String,
     pub host: String,
+    pub root: PathBuf,
     _dir: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -32,11 +33,22 @@ pub async fn spawn() -> TestRegistry {
 
 /// Start an in-process registry after adjusting its configuration.
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestRegistry {
+    spawn_setup(adjust, |_| async {}).await
+}
+
+/// Start an in-process registry after adjusting its configuration and
+/// running `setup` on its metadata (e.g. to create users) before serving.
+pub async fn spawn_setup<F, Fut>(adjust: impl FnOnce(&mut Config), setup: F) -> TestRegistry
+where
+    F: FnOnce(bay_registry::meta::Meta) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::default();
     cfg.storage.root = dir.path().to_owned();
     adjust(&mut cfg);
     let reg = Registry::open(cfg).await.unwrap();
+    setup(reg.meta().clone()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -50,6 +62,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestRegistry {
     TestRegistry {
         url: format!("http://{addr}"),
         host: addr.to_string(),
+        root: dir.path().to_owned(),
         _dir: dir,
         stop: Some(tx),
     }
