@@ -42,8 +42,14 @@ def rss_kib(pid):
                 return int(line.split()[1])
     return 0
 
+AUTH = {}  # base URL -> extra headers (the auth-on bay instance)
+
 def req(method, url, data=None, headers=None):
-    r = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    headers = dict(headers or {})
+    for base, h in AUTH.items():
+        if url.startswith(base):
+            headers.update(h)
+    r = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(r) as resp:
         return resp.status, resp.headers, resp.read()
 
@@ -68,8 +74,11 @@ def seed(base, repo):
         req("PUT", f"{base}/v2/{repo}/manifests/{t}", m, {"Content-Type": DOCKER_MANIFEST})
     return ld
 
+def auth_args(url, flag):
+    return [x for base, h in AUTH.items() if url.startswith(base) for k, v in h.items() for x in (flag, f"{k}: {v}")]
+
 def wrk(url, secs, conns=32):
-    out = sh(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency", "-H", f"Accept: {DOCKER_MANIFEST}", url])
+    out = sh(["wrk", "-t2", f"-c{conns}", f"-d{secs}s", "--latency", "-H", f"Accept: {DOCKER_MANIFEST}", *auth_args(url, "-H"), url])
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     p99ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
@@ -79,7 +88,7 @@ def wrk(url, secs, conns=32):
     return rps, p99ms
 
 def ab_head(url, n, conns=32):
-    out = sh(["ab", "-i", "-k", "-q", f"-c{conns}", f"-n{n}", url])
+    out = sh(["ab", "-i", "-k", "-q", f"-c{conns}", f"-n{n}", *auth_args(url, "-H"), url])
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
     p99 = float(re.search(r"\s99%\s+(\d+)", out).group(1))
     failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
@@ -90,12 +99,12 @@ def ab_head(url, n, conns=32):
 
 def curl_push(base, repo, path, digest):
     # POST then PUT with the whole body (both servers support it).
-    h = sh(["curl", "-sS", "-D-", "-o/dev/null", "-XPOST", f"{base}/v2/{repo}/blobs/uploads/"])
+    h = sh(["curl", "-sS", "-D-", "-o/dev/null", "-XPOST", *auth_args(base, "-H"), f"{base}/v2/{repo}/blobs/uploads/"])
     loc = re.search(r"(?im)^location:\s*(\S+)", h).group(1)
     if loc.startswith("/"):
         loc = base + loc
     sep = "&" if "?" in loc else "?"
-    code = sh(["curl", "-sS", "-o/dev/null", "-w%{http_code}", "-XPUT", "-H", "Content-Type: application/octet-stream",
+    code = sh(["curl", "-sS", "-o/dev/null", "-w%{http_code}", "-XPUT", *auth_args(base, "-H"), "-H", "Content-Type: application/octet-stream",
                "--data-binary", f"@{path}", f"{loc}{sep}digest={digest}"])
     if code != "201":
         raise SystemExit(f"push to {base} got {code}")
@@ -112,6 +121,7 @@ def main():
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.secs = 1, 3
+    a.pull_rounds = 1 if a.quick else 3
     for tool in ["wrk", "ab", "curl", "docker-registry", "busybox"]:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is required (see .ci/run for the packages)")
@@ -128,9 +138,25 @@ def main():
             f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {work}/dist\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{dist_port}\n")
         dist = subprocess.Popen(["docker-registry", "serve", f"{work}/dist.yml"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(dist)
-        servers = {"bay": (f"http://127.0.0.1:{bay_port}", bay), "distribution": (f"http://127.0.0.1:{dist_port}", dist)}
+        # A second bay instance with auth on: one admin, a long-lived token.
+        auth_port = 15103
+        subprocess.run([BAY, "user", "add", "bench", "--admin", "--password-stdin", "--root", f"{work}/bay-auth"],
+                       input="bench-password\n", text=True, check=True, capture_output=True)
+        bay_auth = subprocess.Popen([BAY, "serve", "--addr", f"127.0.0.1:{auth_port}", "--root", f"{work}/bay-auth"],
+                                    env={**os.environ, "RUST_LOG": "warn", "BAY_REGISTRY__AUTH__TOKEN_TTL_SECS": "7200"},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(bay_auth)
+        servers = {"bay": (f"http://127.0.0.1:{bay_port}", bay), "distribution": (f"http://127.0.0.1:{dist_port}", dist),
+                   "bay-auth": (f"http://127.0.0.1:{auth_port}", bay_auth)}
         for url, _ in servers.values():
             wait_up(url)
+        import base64
+        auth_url = f"http://127.0.0.1:{auth_port}"
+        scope = "&".join(f"scope=repository:{r}:pull,push" for r in ["bench/app", "bench/pull"] + [f"bench/push{i}" for i in range(16)])
+        treq = urllib.request.Request(f"{auth_url}/token?service=bay-registry&{scope}",
+                                      headers={"Authorization": "Basic " + base64.b64encode(b"bench:bench-password").decode()})
+        tok = json.loads(urllib.request.urlopen(treq).read())["token"]
+        AUTH[auth_url] = {"Authorization": f"Bearer {tok}"}
         time.sleep(1)
         idle = {k: rss_kib(p.pid) for k, (_, p) in servers.items()}
         layer = {k: seed(url, "bench/app") for k, (url, _) in servers.items()}
@@ -147,7 +173,8 @@ def main():
         httpd = subprocess.Popen(["busybox", "httpd", "-f", "-p", f"127.0.0.1:{httpd_port}", "-h", shm])
         procs.append(httpd)
         for k, (url, _) in servers.items():  # pull sources
-            par(lambda f: curl_push(url, "bench/pull", f[0], f[1]), files, 4)
+            if k != "bay-auth":
+                par(lambda f: curl_push(url, "bench/pull", f[0], f[1]), files, 4)
 
         res = {k: {"manifest": [], "tags": [], "head": [], "push": [], "pull": []} for k in servers}
         res["httpd"] = {"pull": []}
@@ -157,6 +184,8 @@ def main():
                 res[k]["manifest"].append(wrk(f"{url}/v2/bench/app/manifests/latest", a.secs))
                 res[k]["tags"].append(wrk(f"{url}/v2/bench/app/tags/list", a.secs))
                 res[k]["head"].append(ab_head(f"{url}/v2/bench/app/blobs/{layer[k]}", 20000 if a.quick else 60000))
+                if k == "bay-auth":
+                    continue  # auth costs nothing per byte: measure small requests only
                 # push 4 x 64 MiB into a fresh repo (no dedup across rounds: new repo, same content is fine
                 # for bay only if it dedups; to be fair push new random content each round)
                 fresh = []
@@ -188,6 +217,9 @@ def main():
             bp, dp = med([r[1] for r in res["bay"][key]]), med([r[1] for r in res["distribution"][key]])
             print(f"{label:34} {b:12.0f} {d:14.0f} {b/d:7.2f}x")
             print(f"{'  p99 latency (ms)':34} {bp:12.2f} {dp:14.2f}")
+        for key, label in [("manifest", "GET manifest"), ("tags", "GET tags/list"), ("head", "HEAD blob")]:
+            b, ba = med([r[0] for r in res["bay"][key]]), med([r[0] for r in res["bay-auth"][key]])
+            print(f"{'auth on/off: ' + label:34} {ba:12.0f} {b:14.0f} {ba/b:7.2f}x")
         b, d = med(res["bay"]["push"]), med(res["distribution"]["push"])
         print(f"{'push 4x64 MiB parallel (MB/s)':34} {b:12.0f} {d:14.0f} {b/d:7.2f}x")
         b, d, h = med(res["bay"]["pull"]), med(res["distribution"]["pull"]), med(res["httpd"]["pull"])
