@@ -578,12 +578,25 @@ async fn referrers_filter(ctx: Ctx) -> Check {
         .flat_map(|v| v.split(','))
         .any(|f| f.trim() == "artifactType");
     if applied {
-        let want: BTreeMap<String, Value> = s
-            .expected
-            .into_iter()
-            .filter(|(_, d)| d.get("artifactType").and_then(Value::as_str) == Some(SBOM))
-            .collect();
-        same_descriptors(&got, &want)
+        let only = |t: &str| -> BTreeMap<String, Value> {
+            s.expected
+                .iter()
+                .filter(|(_, d)| d.get("artifactType").and_then(Value::as_str) == Some(t))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        same_descriptors(&got, &only(SBOM))?;
+        // The config.mediaType fallback is filterable too, and `+` arrives percent-encoded
+        // (%2B) the way Go and Rust clients encode it; it must not decode to a space.
+        let encoded = CFG.replace('/', "%2F").replace('+', "%2B");
+        let (got, _) = referrers(
+            &ctx,
+            &s.repo,
+            &s.subject.digest.to_string(),
+            &format!("?artifactType={encoded}"),
+        )
+        .await?;
+        same_descriptors(&got, &only(CFG))
     } else {
         same_descriptors(&got, &s.expected)?;
         skip!("artifactType filter not applied (SHOULD); unfiltered list is correct")

@@ -39,6 +39,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("blob-sha512", blob_sha512),
         case!("blob-empty", blob_empty),
         case!("manifest-oci-image", manifest_oci_image),
+        case!("manifest-exact-bytes", manifest_exact_bytes),
         case!("manifest-oci-index", manifest_oci_index),
         case!("manifest-docker-schema2", manifest_docker_schema2),
         case!("manifest-docker-list", manifest_docker_list),
@@ -918,4 +919,35 @@ async fn manifest_sha512(ctx: Ctx) -> Check {
         "manifest by sha512 digest reads back different bytes"
     );
     Ok(())
+}
+
+/// The registry stores the pushed bytes, not a re-serialisation: odd whitespace, key order,
+/// `\u` escapes, raw UTF-8 and unknown fields all survive, and the digest is over those
+/// exact bytes.
+async fn manifest_exact_bytes(ctx: Ctx) -> Check {
+    let repo = ctx.repo("exact-bytes");
+    let base = ctx.prepare_image(&repo, json!({})).await?;
+    let v: serde_json::Value = match serde_json::from_slice(&base.bytes) {
+        Ok(v) => v,
+        Err(e) => fail!("suite bug: {e}"),
+    };
+    let (Some(config), Some(layers)) = (v.get("config"), v.get("layers")) else {
+        fail!("suite bug: prepared manifest lacks config/layers");
+    };
+    let text = format!(
+        "{{\n  \"layers\" : {layers},\r\n\t\"config\":{config} ,\n  \"schemaVersion\":2,\
+         \"mediaType\":\"{}\",\"annotations\":{{\"org.bay.test.text\":\"caf\\u00e9 \u{2713} \u{1F680}\"}},\
+         \"x-bay-unknown-field\":[1,2.50,{{}}]}}\n\n",
+        mt::OCI_MANIFEST
+    );
+    let m = Manifest {
+        digest: Digest::sha256_of(text.as_bytes()),
+        bytes: Bytes::from(text),
+        media_type: mt::OCI_MANIFEST,
+    };
+    ensure!(
+        serde_json::from_slice::<serde_json::Value>(&m.bytes).is_ok(),
+        "suite bug: hand-written manifest is not JSON"
+    );
+    push_and_read(&ctx, &repo, "v1", &m).await.map(drop)
 }
