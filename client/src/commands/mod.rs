@@ -36,6 +36,8 @@ pub struct Env {
     pub concurrency: usize,
     /// Push chunk size in bytes.
     pub chunk_size: u64,
+    /// `certs.d` directories (`<dir>/<host>/*.crt` CAs), e.g. `/etc/bay/certs.d`, `$BAY_HOME/certs.d`.
+    pub certs_dirs: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for Env {
@@ -58,6 +60,10 @@ impl Env {
             users: Arc::new(NoContainers),
             concurrency: 6,
             chunk_size: 64 << 20,
+            certs_dirs: vec![
+                bay_home().join("certs.d"),
+                PathBuf::from("/etc/bay/certs.d"),
+            ],
         }
     }
 
@@ -71,9 +77,19 @@ impl Env {
         ClientOptions {
             insecure_registries: self.insecure_registries.clone(),
             auth: self.auth.clone(),
+            certs_dirs: self.certs_dirs.clone(),
             ..ClientOptions::default()
         }
     }
+}
+
+/// `$BAY_HOME`, default `~/.bay`: client config, tokens, trust data, `certs.d`.
+pub fn bay_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("BAY_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from(".bay"), |h| PathBuf::from(h).join(".bay"))
 }
 
 /// The data root docker users expect: `/var/lib/bay` for root, else

@@ -126,6 +126,28 @@ pub enum RegistryError {
         #[source]
         source: reqwest::Error,
     },
+    /// The registry's TLS certificate is not trusted.
+    #[error(
+        "{host} presented a TLS certificate bay does not trust ({source}); if it is your registry, put its CA certificate in {hint}"
+    )]
+    Untrusted {
+        /// The registry host.
+        host: String,
+        /// Where a CA certificate would be picked up.
+        hint: String,
+        /// The TLS failure.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A CA certificate file does not parse.
+    #[error("{path} is not a PEM certificate: {source}")]
+    BadCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Parser error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The token realm would send credentials in clear text to a remote host.
     #[error("refusing to send credentials to the plain-HTTP token server {realm}")]
     InsecureRealm {

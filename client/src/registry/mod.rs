@@ -44,6 +44,9 @@ pub struct ClientOptions {
     pub attempts: u32,
     /// First backoff delay; doubles per attempt.
     pub backoff: Duration,
+    /// Directories holding `<host[:port]>/*.crt` CA certificates to trust for
+    /// that host (docker's `certs.d` layout), e.g. `/etc/bay/certs.d`.
+    pub certs_dirs: Vec<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -62,6 +65,7 @@ impl Default for ClientOptions {
             auth: Arc::new(Anonymous),
             attempts: 5,
             backoff: Duration::from_millis(200),
+            certs_dirs: Vec::new(),
         }
     }
 }
@@ -121,12 +125,25 @@ impl RegistryClient {
     /// Connects to `host`: HTTPS, or for loopback/insecure hosts HTTPS first and
     /// plain HTTP when the TLS attempt fails (docker's behaviour), then pings `/v2/`.
     pub async fn connect(host: &str, opts: ClientOptions) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("bay/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(16)
-            .build()
-            .map_err(RegistryError::Client)?;
+            .pool_max_idle_per_host(16);
+        for path in host_cas(&opts.certs_dirs, host) {
+            let pem = std::fs::read(&path).map_err(|source| RegistryError::Io {
+                op: "read",
+                path: path.clone(),
+                source,
+            })?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|source| RegistryError::BadCa {
+                    path: path.clone(),
+                    source,
+                })?;
+            tracing::debug!(host, ca = %path.display(), "trusting CA certificate");
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(RegistryError::Client)?;
         let plain_ok = is_loopback_host(host) || opts.insecure_registries.iter().any(|h| h == host);
         let https = parse_url(&format!("https://{host}/"))?;
         let mut client = RegistryClient {
@@ -139,6 +156,11 @@ impl RegistryClient {
         if plain_ok {
             match client.ping_once().await {
                 Ok(()) => return Ok(client),
+                // The host speaks TLS but we do not trust it: say so rather
+                // than retry in plain HTTP.
+                Err(RegistryError::Network { source, .. }) if is_cert_error(&source) => {
+                    return Err(client.untrusted(source));
+                }
                 Err(RegistryError::Network { source, .. }) => {
                     tracing::debug!(host, error = %source, "HTTPS failed; trying plain HTTP");
                     client.base = parse_url(&format!("http://{host}/"))?;
@@ -148,6 +170,9 @@ impl RegistryClient {
             client.ping().await?;
         } else {
             match client.ping().await {
+                Err(RegistryError::Network { source, .. }) if is_cert_error(&source) => {
+                    return Err(client.untrusted(source));
+                }
                 Err(RegistryError::Network { source, .. }) if source.is_connect() => {
                     return Err(RegistryError::Insecure {
                         host: host.to_owned(),
@@ -158,6 +183,19 @@ impl RegistryClient {
             }
         }
         Ok(client)
+    }
+
+    fn untrusted(&self, source: reqwest::Error) -> RegistryError {
+        let dir = self
+            .opts
+            .certs_dirs
+            .first()
+            .map_or_else(|| "certs.d".to_owned(), |d| d.display().to_string());
+        RegistryError::Untrusted {
+            host: self.host.clone(),
+            hint: format!("{dir}/{}/ca.crt", self.host),
+            source,
+        }
     }
 
     /// The host this client talks to.
@@ -837,6 +875,45 @@ impl RegistryClient {
         self.send(scopes, |c| c.request(method.clone(), url.clone()))
             .await
     }
+}
+
+/// `*.crt` files under `<dir>/<host>/` for every configured certs dir.
+fn host_cas(dirs: &[std::path::PathBuf], host: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(d.join(host)) else {
+            continue;
+        };
+        let mut certs: Vec<_> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        certs.sort();
+        out.extend(certs);
+    }
+    out
+}
+
+/// Whether a transport error is rustls refusing the server's certificate.
+/// (io::Error hides its payload from `source()`, so look inside explicitly.)
+fn is_cert_error(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        // Walk through nested io::Errors (hyper wraps rustls' io::Error in another).
+        let mut inner: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(x) = inner {
+            if let Some(rustls::Error::InvalidCertificate(_)) = x.downcast_ref::<rustls::Error>() {
+                return true;
+            }
+            inner = x
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|e| e as &(dyn std::error::Error + 'static));
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn parse_url(s: &str) -> Result<Url, RegistryError> {

@@ -149,6 +149,11 @@ pub fn distribution() -> Option<Registry> {
 
 /// The workspace's bay-registry binary (built by the lead), or None with a printed reason.
 pub fn bay_registry() -> Option<Registry> {
+    bay_registry_with(&[])
+}
+
+/// bay-registry with extra `serve` arguments.
+pub fn bay_registry_with(extra: &[&str]) -> Option<Registry> {
     let bin = std::env::var_os("BAY_REGISTRY_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -166,6 +171,7 @@ pub fn bay_registry() -> Option<Registry> {
     let mut child = Command::new(bin)
         .args(["serve", "--addr", &addr, "--root"])
         .arg(dir.path().join("data"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -11,6 +11,7 @@ mod common;
 mod flows;
 mod interop;
 mod resume;
+mod tls;
 
 use common::*;
 
