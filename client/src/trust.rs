@@ -13,6 +13,7 @@
 use oci_types::Digest;
 
 use crate::reference::ImageRef;
+use crate::registry::RegistryClient;
 
 /// A trust decision or failure.
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +52,19 @@ pub enum Resolution {
 #[async_trait::async_trait]
 pub trait TrustPolicy: Send + Sync {
     /// Called before pulling `image` by tag (never for pulls by digest).
-    async fn resolve(&self, image: &ImageRef) -> Result<Resolution, TrustError>;
+    /// `registry` is the authenticated client for the image's host, for trust
+    /// data served by the registry itself (`/v2/<gun>/_trust/tuf/…`).
+    async fn resolve(
+        &self,
+        registry: &RegistryClient,
+        image: &ImageRef,
+    ) -> Result<Resolution, TrustError>;
 
     /// Called after `image` was pushed with manifest `digest` of `size` bytes
     /// and media type `media_type`. An error makes the push fail.
     async fn after_push(
         &self,
+        registry: &RegistryClient,
         image: &ImageRef,
         digest: &Digest,
         size: u64,
@@ -70,12 +78,17 @@ pub struct NoTrust;
 
 #[async_trait::async_trait]
 impl TrustPolicy for NoTrust {
-    async fn resolve(&self, _image: &ImageRef) -> Result<Resolution, TrustError> {
+    async fn resolve(
+        &self,
+        _registry: &RegistryClient,
+        _image: &ImageRef,
+    ) -> Result<Resolution, TrustError> {
         Ok(Resolution::Unverified)
     }
 
     async fn after_push(
         &self,
+        _registry: &RegistryClient,
         _image: &ImageRef,
         _digest: &Digest,
         _size: u64,

@@ -26,6 +26,7 @@ use oci_types::{Digest, RepoName};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
+use zeroize::Zeroizing;
 
 pub use auth::{Anonymous, AuthProvider, Challenge, Credentials, Scope, StaticAuth};
 pub use error::{RegistryError, SpecError};
@@ -424,18 +425,8 @@ impl RegistryClient {
     ) -> Result<String, RegistryError> {
         let mut url = parse_url(realm)?;
         let realm_host = url.host_str().unwrap_or("").to_owned();
-        let realm_authority = match url.port() {
-            Some(p) => format!("{realm_host}:{p}"),
-            None => realm_host.clone(),
-        };
-        if url.scheme() != "https"
-            && creds.is_some()
-            && !is_loopback_host(&realm_authority)
-            && !self.opts.insecure_registries.contains(&realm_authority)
-        {
-            return Err(RegistryError::InsecureRealm {
-                realm: realm.to_owned(),
-            });
+        if creds.is_some() {
+            self.check_realm(&url, realm)?;
         }
         let bad = |detail: String| RegistryError::BadToken {
             realm: realm.to_owned(),
@@ -870,10 +861,114 @@ impl RegistryClient {
         method: Method,
         path: &str,
         scopes: &[Scope],
+        body: Option<(Bytes, String)>,
     ) -> Result<Response, RegistryError> {
         let url = self.url(path)?;
-        self.send(scopes, |c| c.request(method.clone(), url.clone()))
-            .await
+        self.send(scopes, |c| {
+            let rb = c.request(method.clone(), url.clone());
+            match &body {
+                Some((b, ct)) => rb.header(header::CONTENT_TYPE, ct).body(b.clone()),
+                None => rb,
+            }
+        })
+        .await
+    }
+
+    /// The challenge `/v2/` answered with, if any (None: an open registry).
+    pub fn challenge(&self) -> Option<Challenge> {
+        self.state.lock().ok().and_then(|s| s.challenge.clone())
+    }
+
+    /// Checks `username`/`password` the way `docker login` does and, when the
+    /// token server offers one, returns a refresh token to store instead of
+    /// the password (`GET <realm>?offline_token=true&client_id=bay`, no scope).
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Zeroizing<String>>, RegistryError> {
+        let unauthorized = || RegistryError::Unauthorized {
+            host: self.host.clone(),
+        };
+        match self.challenge() {
+            None => Ok(None),
+            Some(Challenge::Basic) => {
+                let url = self.url("v2/")?;
+                let auth = basic(username, password);
+                let resp = self
+                    .with_retries(|| {
+                        self.http
+                            .get(url.clone())
+                            .header(header::AUTHORIZATION, &auth)
+                    })
+                    .await?;
+                if resp.status().is_success() {
+                    Ok(None)
+                } else {
+                    Err(unauthorized())
+                }
+            }
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let mut url = parse_url(&realm)?;
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("account", username);
+                    q.append_pair("client_id", "bay");
+                    q.append_pair("offline_token", "true");
+                    if let Some(s) = &service {
+                        q.append_pair("service", s);
+                    }
+                }
+                self.check_realm(&url, &realm)?;
+                let auth = basic(username, password);
+                let resp = self
+                    .with_retries(|| {
+                        self.http
+                            .get(url.clone())
+                            .header(header::AUTHORIZATION, &auth)
+                    })
+                    .await?;
+                if !resp.status().is_success() {
+                    return Err(unauthorized());
+                }
+                #[derive(serde::Deserialize)]
+                struct T {
+                    refresh_token: Option<String>,
+                }
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|source| RegistryError::Network {
+                        host: self.host.clone(),
+                        attempts: 1,
+                        source,
+                    })?;
+                let t: T = serde_json::from_slice(&body).map_err(|e| RegistryError::BadToken {
+                    realm: realm.clone(),
+                    detail: e.to_string(),
+                })?;
+                Ok(t.refresh_token
+                    .filter(|t| !t.is_empty())
+                    .map(Zeroizing::new))
+            }
+        }
+    }
+
+    fn check_realm(&self, url: &Url, realm: &str) -> Result<(), RegistryError> {
+        let host = url.host_str().unwrap_or("");
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        if url.scheme() != "https"
+            && !is_loopback_host(&authority)
+            && !self.opts.insecure_registries.contains(&authority)
+        {
+            return Err(RegistryError::InsecureRealm {
+                realm: realm.to_owned(),
+            });
+        }
+        Ok(())
     }
 }
 

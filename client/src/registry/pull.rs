@@ -67,7 +67,7 @@ pub async fn pull(
             || crate::reference::DEFAULT_TAG.to_owned(),
             |t| t.to_string(),
         );
-        match trust.resolve(image).await? {
+        match trust.resolve(&client, image).await? {
             Resolution::Pinned(d) => (d.to_string(), Some(d)),
             Resolution::Unverified => (tag, None),
         }

@@ -185,7 +185,13 @@ pub async fn push(
         Ok::<_, StoreError>(())
     })?;
     trust
-        .after_push(image, &rec.manifest, size, &rec.manifest_media_type)
+        .after_push(
+            &client,
+            image,
+            &rec.manifest,
+            size,
+            &rec.manifest_media_type,
+        )
         .await?;
     progress.line(&format!("{tag}: digest: {} size: {size}", rec.manifest));
     if progress.mode() == crate::progress::ProgressMode::Quiet {

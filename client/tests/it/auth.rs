@@ -100,6 +100,10 @@ async fn token_get(
     if q.get("service").map(Vec::as_slice) != Some(&["fake".to_owned()][..]) {
         return StatusCode::BAD_REQUEST.into_response();
     }
+    if q.get("offline_token").map(Vec::as_slice) == Some(&["true".to_owned()][..]) {
+        return axum::Json(serde_json::json!({"token": "pull-token", "refresh_token": "r-123"}))
+            .into_response();
+    }
     axum::Json(serde_json::json!({"token": "pull-token", "expires_in": 300})).into_response()
 }
 
@@ -240,4 +244,36 @@ async fn basic_challenges_get_basic_credentials() {
         .unwrap();
     assert_eq!(&m.bytes[..], MANIFEST.as_bytes());
     assert!(f.log.lock().unwrap().is_empty(), "no token server involved");
+}
+
+#[tokio::test]
+async fn login_exchanges_the_password_for_a_refresh_token() {
+    let f = start(false).await;
+    let c = RegistryClient::connect(&f.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let t = c.login("alice", "secret").await.unwrap();
+    assert_eq!(t.as_deref().map(String::as_str), Some("r-123"));
+    assert!(matches!(
+        c.login("alice", "wrong").await,
+        Err(RegistryError::Unauthorized { .. })
+    ));
+    // The refresh token then works for pulls without the password.
+    let creds = Credentials::RefreshToken {
+        username: "alice".into(),
+        token: t.unwrap(),
+    };
+    let c = RegistryClient::connect(&f.addr, opts(Some(creds), &f.addr))
+        .await
+        .unwrap();
+    c.get_manifest(&RepoName::parse("team/app").unwrap(), "v1")
+        .await
+        .unwrap();
+    // Basic registries: the password is checked against /v2/, nothing to store.
+    let b = start(true).await;
+    let c = RegistryClient::connect(&b.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(c.login("alice", "secret").await.unwrap(), None);
+    assert!(c.login("alice", "nope").await.is_err());
 }
