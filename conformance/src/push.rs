@@ -41,6 +41,8 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("manifest-oci-image", manifest_oci_image),
         case!("manifest-exact-bytes", manifest_exact_bytes),
         case!("manifest-oci-index", manifest_oci_index),
+        case!("manifest-nested-index", manifest_nested_index),
+        case!("manifest-data-field", manifest_data_field),
         case!("manifest-docker-schema2", manifest_docker_schema2),
         case!("manifest-docker-list", manifest_docker_list),
         case!("manifest-artifact-subject", manifest_artifact_subject),
@@ -948,6 +950,45 @@ async fn manifest_exact_bytes(ctx: Ctx) -> Check {
     ensure!(
         serde_json::from_slice::<serde_json::Value>(&m.bytes).is_ok(),
         "suite bug: hand-written manifest is not JSON"
+    );
+    push_and_read(&ctx, &repo, "v1", &m).await.map(drop)
+}
+
+/// An index that lists another index (main suite "nested index").
+async fn manifest_nested_index(ctx: Ctx) -> Check {
+    let repo = ctx.repo("nested-index");
+    let image = ctx.prepare_image(&repo, json!({})).await?;
+    ctx.put_manifest(&repo, &image.digest.to_string(), &image)
+        .await?;
+    let inner = Manifest::new(
+        &json!({"schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": [image.descriptor()]}),
+        mt::OCI_INDEX,
+    );
+    ctx.put_manifest(&repo, &inner.digest.to_string(), &inner)
+        .await?;
+    let outer = Manifest::new(
+        &json!({"schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": [inner.descriptor(), image.descriptor()]}),
+        mt::OCI_INDEX,
+    );
+    push_and_read(&ctx, &repo, "nested", &outer).await.map(drop)
+}
+
+/// Descriptors may embed their content in `data` (image-spec v1.1).
+async fn manifest_data_field(ctx: Ctx) -> Check {
+    use base64::Engine as _;
+    let repo = ctx.repo("data-field");
+    let config = Bytes::from_static(b"{}");
+    ctx.push_blob(&repo, &config).await?;
+    let layer = random_bytes(48);
+    ctx.push_blob(&repo, &layer).await?;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut cfg = descriptor(mt::OCI_EMPTY, &config);
+    crate::ctx::merge(&mut cfg, json!({"data": b64(&config)}));
+    let mut lay = descriptor(mt::OCI_LAYER, &layer);
+    crate::ctx::merge(&mut lay, json!({"data": b64(&layer)}));
+    let m = Manifest::new(
+        &json!({"schemaVersion": 2, "mediaType": mt::OCI_MANIFEST, "artifactType": "application/vnd.bay.test.data", "config": cfg, "layers": [lay]}),
+        mt::OCI_MANIFEST,
     );
     push_and_read(&ctx, &repo, "v1", &m).await.map(drop)
 }

@@ -246,37 +246,46 @@ async fn interrupted_upload(ctx: Ctx) -> Check {
         .aborted(chunks)
         .send()
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let st = ctx.call_url(Method::GET, &loc).send().await?;
-    ensure!(
-        st.status.as_u16() == 204,
-        "upload must survive a dropped client connection: {}",
-        st.describe()
-    );
-    let mut loc = location(&st)?;
-    let range = require_header(&st, "range")?;
-    let Some((0, end)) = parse_upload_range(range) else {
-        fail!("upload status Range {range:?} is not 0-<end>");
+    // The server may notice the abort a little later and still append what it had read, so
+    // a resume that races with that gets 416; ask for the offset again then (three tries).
+    let mut attempt = 0;
+    let (loc, offset) = loop {
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+        let st = ctx.call_url(Method::GET, &loc).send().await?;
+        ensure!(
+            st.status.as_u16() == 204,
+            "upload must survive a dropped client connection: {}",
+            st.describe()
+        );
+        let status_loc = location(&st)?;
+        let range = require_header(&st, "range")?;
+        let Some((0, end)) = parse_upload_range(range) else {
+            fail!("upload status Range {range:?} is not 0-<end>");
+        };
+        // `0-0` is how servers report an empty upload.
+        let offset = if range.trim() == "0-0" {
+            0
+        } else {
+            usize::try_from(end).map_or(usize::MAX, |e| e.saturating_add(1))
+        };
+        ensure!(
+            offset <= sent,
+            "upload reports {offset} bytes, more than the {sent} sent"
+        );
+        let resp = ctx
+            .call_url(Method::PATCH, &status_loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{}-{}", offset, data.len() - 1))
+            .body(data.slice(offset..))
+            .send()
+            .await?;
+        if resp.status.as_u16() == 416 && attempt < 3 {
+            continue;
+        }
+        expect_status(&resp, &[202])?;
+        break (location(&resp)?, offset);
     };
-    // `0-0` is how servers report an empty upload.
-    let offset = if range.trim() == "0-0" {
-        0
-    } else {
-        usize::try_from(end).map_or(usize::MAX, |e| e.saturating_add(1))
-    };
-    ensure!(
-        offset <= sent,
-        "upload reports {offset} bytes, more than the {sent} sent"
-    );
-    let resp = ctx
-        .call_url(Method::PATCH, &loc)
-        .header("content-type", "application/octet-stream")
-        .header("content-range", format!("{}-{}", offset, data.len() - 1))
-        .body(data.slice(offset..))
-        .send()
-        .await?;
-    expect_status(&resp, &[202])?;
-    loc = location(&resp)?;
     let put = ctx
         .call_url(Method::PUT, &with_query(&loc, "digest", &d.to_string()))
         .send()
