@@ -15,3 +15,4 @@ mod bad_input;
 mod conformance;
 mod crash;
 mod skopeo;
+mod tls;
