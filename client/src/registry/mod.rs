@@ -361,6 +361,19 @@ impl RegistryClient {
                 return Ok(resp);
             }
             if challenged {
+                // A token was issued but still refused: the credentials are
+                // fine, the rights are missing.
+                if self.opts.auth.credentials(&self.host).is_some() {
+                    let repo = scopes
+                        .first()
+                        .and_then(|s| s.as_str().strip_prefix("repository:"))
+                        .and_then(|s| s.rsplit_once(':'))
+                        .map_or_else(String::new, |(r, _)| r.to_owned());
+                    return Err(RegistryError::Denied {
+                        host: self.host.clone(),
+                        repo,
+                    });
+                }
                 return Err(RegistryError::Unauthorized {
                     host: self.host.clone(),
                 });

@@ -277,3 +277,153 @@ async fn login_exchanges_the_password_for_a_refresh_token() {
     assert_eq!(c.login("alice", "secret").await.unwrap(), None);
     assert!(c.login("alice", "nope").await.is_err());
 }
+
+/// Against bay-registry with users: tokens for an admin, refusal for a user
+/// without rights, and the login message for anonymous clients.
+#[test]
+fn bay_registry_with_users() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    use bay_client::progress::{Progress, ProgressMode};
+    use bay_client::reference::ImageRef;
+
+    use crate::common::*;
+
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/bay-registry");
+    if !bin.exists() {
+        eprintln!("SKIP: {} not built", bin.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("reg");
+    for (user, pass, admin) in [
+        ("alice", "alice-pass-1", true),
+        ("bob", "bob-pass-12", false),
+    ] {
+        let mut c = Command::new(&bin);
+        c.args(["user", "add", user, "--password-stdin", "--root"])
+            .arg(&root);
+        if admin {
+            c.arg("--admin");
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(pass.as_bytes())
+            .unwrap();
+        if !child.wait().unwrap().success() {
+            eprintln!("SKIP: bay-registry user add failed");
+            return;
+        }
+    }
+    let reg = bay_registry_at(&root);
+    let bay = Bay::new();
+    let Some(rootfs) = busybox_rootfs(bay.root.path()) else {
+        return;
+    };
+    bay.ok(&["import", rootfs.to_str().unwrap(), "bb:1"]);
+    let remote = format!("{}/team/app:1", reg.addr);
+    bay.ok(&["tag", "bb:1", &remote]);
+    let e = bay.fails(&["push", &remote], 1);
+    assert!(
+        e.contains(&format!("unauthorized: run `bay login {}`", reg.addr)),
+        "{e}"
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let image = ImageRef::parse(&remote).unwrap();
+    let quiet = || {
+        Arc::new(Progress::new(
+            ProgressMode::Quiet,
+            Box::new(std::io::sink()),
+        ))
+    };
+    let cred = |u: &str, p: &str| Credentials::Basic {
+        username: u.into(),
+        password: Zeroizing::new(p.into()),
+    };
+    rt.block_on(async {
+        let alice = Arc::new(
+            RegistryClient::connect(
+                &reg.addr,
+                opts(Some(cred("alice", "alice-pass-1")), &reg.addr),
+            )
+            .await
+            .unwrap(),
+        );
+        let out = bay_client::registry::push::push(
+            &bay.store(),
+            alice.clone(),
+            &image,
+            &bay_client::trust::NoTrust,
+            &Default::default(),
+            quiet(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.uploaded, 2, "layer and config");
+        // bob has no rights on team/app.
+        let bob = Arc::new(
+            RegistryClient::connect(&reg.addr, opts(Some(cred("bob", "bob-pass-12")), &reg.addr))
+                .await
+                .unwrap(),
+        );
+        let fresh = Bay::new();
+        let e = bay_client::registry::pull::pull(
+            &fresh.store(),
+            bob,
+            &image,
+            &bay_client::trust::NoTrust,
+            &Default::default(),
+            quiet(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, RegistryError::Denied { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "denied: requested access to team/app on {} is denied",
+                reg.addr
+            )
+        );
+        // alice logs in once; her refresh token then pulls without the password.
+        let anon = RegistryClient::connect(&reg.addr, ClientOptions::default())
+            .await
+            .unwrap();
+        let token = anon
+            .login("alice", "alice-pass-1")
+            .await
+            .unwrap()
+            .expect("bay-registry issues refresh tokens");
+        assert!(anon.login("alice", "wrong").await.is_err());
+        let creds = Credentials::RefreshToken {
+            username: "alice".into(),
+            token,
+        };
+        let c = Arc::new(
+            RegistryClient::connect(&reg.addr, opts(Some(creds), &reg.addr))
+                .await
+                .unwrap(),
+        );
+        let got = bay_client::registry::pull::pull(
+            &fresh.store(),
+            c,
+            &image,
+            &bay_client::trust::NoTrust,
+            &Default::default(),
+            quiet(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(got.digest, out.digest);
+    });
+}

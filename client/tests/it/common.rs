@@ -152,6 +152,27 @@ pub fn bay_registry() -> Option<Registry> {
     bay_registry_with(&[])
 }
 
+/// bay-registry serving an existing data root (e.g. with users already added).
+pub fn bay_registry_at(root: &Path) -> Registry {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/bay-registry");
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(bin)
+        .args(["serve", "--addr", &addr, "--root"])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_up(&addr, &mut child);
+    Registry {
+        child,
+        addr,
+        _dir: dir,
+        name: "bay-registry",
+    }
+}
+
 /// bay-registry with extra `serve` arguments.
 pub fn bay_registry_with(extra: &[&str]) -> Option<Registry> {
     let bin = std::env::var_os("BAY_REGISTRY_BIN")
