@@ -53,6 +53,7 @@ fn busybox_layer() -> anyhow::Result<Vec<u8>> {
 }
 
 fn main() -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let prepare = args.first().is_some_and(|a| a == "--prepare");
     if prepare {
@@ -104,6 +105,31 @@ fn main() -> anyhow::Result<()> {
     if print_spec {
         println!("{}", serde_json::to_string_pretty(&spec)?);
         return Ok(());
+    }
+    // BAY_TIMING=1 prints the phases (create, start, wait, delete) to stderr.
+    if std::env::var_os("BAY_TIMING").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter("bay_runtime=debug")
+            .with_writer(std::io::stderr)
+            .init();
+        let t = std::time::Instant::now();
+        let mut c = rt.create(id, &spec, &layers)?;
+        let created = t.elapsed();
+        c.start(StdioConfig::default())?;
+        let started = t.elapsed();
+        let status = c.wait()?;
+        let waited = t.elapsed();
+        c.delete(false)?;
+        let deleted = t.elapsed();
+        eprintln!(
+            "build_spec+open {:?} create {:?} start {:?} wait {:?} delete {:?}",
+            t0.elapsed() - deleted,
+            created,
+            started - created,
+            waited - started,
+            deleted - waited
+        );
+        std::process::exit(status.code);
     }
     match rt.run(id, &spec, &layers, StdioConfig::default(), true) {
         Ok(status) => std::process::exit(status.code),

@@ -160,6 +160,7 @@ impl Container<'_> {
                 err: (err_r.as_raw_fd(), err_w.as_raw_fd()),
                 unshare_cgroupns,
                 loopback_up: new_net,
+                wait_for_go: cgroup_fd.is_none(),
             },
         )?;
         let prepared = started.elapsed();
@@ -188,7 +189,9 @@ impl Container<'_> {
         {
             return Err(fail(e.into(), child));
         }
-        if let Err(e) = nix::unistd::write(&go_w, b"1") {
+        if clone_dir.is_none()
+            && let Err(e) = nix::unistd::write(&go_w, b"1")
+        {
             return Err(fail(sys_err("write go")(e), child));
         }
         drop(go_w);

@@ -5,9 +5,7 @@
 //! Order (runc's, with fd-based target resolution throughout):
 //! 1. close the parent's pipe ends, reset signals, install stdio;
 //! 2. make `/` private, mount the overlay, `pivot_root(".", ".")` and
-//!    detach the old root, so nothing of the host stays reachable; then
-//!    wait for the parent's go (it has put us in our cgroups meanwhile) and
-//!    enter a cgroup ns (v1);
+//!    detach the old root, so nothing of the host stays reachable;
 //! 3. mount `/proc`, `/dev`, … with `fsopen`/`fsmount` and `move_mount`
 //!    onto targets opened with `openat2(RESOLVE_IN_ROOT|NO_SYMLINKS|
 //!    NO_MAGICLINKS)` (runc CVE-2025-31133/-52565/-52881);
@@ -15,6 +13,8 @@
 //!    handle and bind *that handle* over masked files; write sysctls through
 //!    the private procfs handle after checking `PROC_SUPER_MAGIC`; bind the
 //!    read-only paths; make the root read-only if asked;
+//!    then (v1) wait for the parent's go (it has been moving us into our
+//!    cgroups meanwhile), enter a cgroup ns and mount `/sys/fs/cgroup`;
 //! 5. hostname, `lo` up, rlimits, `chdir` + check the cwd is inside;
 //! 6. seccomp (here if `no_new_privs` is off: loading needs CAP_SYS_ADMIN),
 //!    bounding set, ids, capabilities, ambient, `no_new_privs`, seccomp
@@ -276,6 +276,76 @@ fn attach(sys: &dyn Syscall, mnt: RawFd, target: RawFd) -> Result<(), Errno> {
     )
 }
 
+/// Performs the plan's mounts of one phase (`cgroup_phase`: only the
+/// cgroup mounts, else all others), keeping the procfs and /dev handles.
+fn mount_all(
+    sys: &dyn Syscall,
+    plan: &InitPlan,
+    root: RawFd,
+    cgroup_phase: bool,
+    proc_fd: &mut Option<RawFd>,
+    dev_fd: &mut Option<RawFd>,
+) -> R<()> {
+    for m in plan
+        .mounts
+        .iter()
+        .filter(|m| m.needs_cgroupns == cgroup_phase)
+    {
+        let is_dir = !matches!(m.kind, MountKind::Tree { is_dir: false, .. });
+        let how = if m.follow_symlinks { IN_ROOT } else { NO_LINKS };
+        let target = open_target(sys, root, &m.target, is_dir, how)?;
+        let e = at(Step::Mount);
+        match &m.kind {
+            MountKind::Fs(fs) => {
+                let mnt = make_fs(sys, fs)?;
+                attach(sys, mnt, target).map_err(&e)?;
+                if fs.fstype.as_c_str() == c"proc" && proc_fd.is_none() {
+                    *proc_fd = Some(mnt);
+                } else if m.target.as_c_str() == c"/dev" {
+                    *dev_fd = Some(mnt);
+                } else {
+                    sys.close(mnt);
+                }
+            }
+            MountKind::Tree { fd, .. } => attach(sys, fd.as_raw_fd(), target).map_err(&e)?,
+            MountKind::CgroupV1 {
+                tmpfs,
+                hierarchies,
+                read_only,
+            } => {
+                let mnt = make_fs(sys, tmpfs)?;
+                attach(sys, mnt, target).map_err(&e)?;
+                for (dir, fs) in hierarchies {
+                    match sys.mkdirat(mnt, dir, 0o755) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(err) => return Err(e(err)),
+                    }
+                    let sub = sys
+                        .openat(
+                            mnt,
+                            dir,
+                            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                            0,
+                        )
+                        .map_err(&e)?;
+                    let h = make_fs(sys, fs)?;
+                    attach(sys, h, sub).map_err(&e)?;
+                    sys.close(h);
+                    sys.close(sub);
+                }
+                if *read_only {
+                    sys.mount_setattr(mnt, c"", AT_EMPTY_PATH, attr::RDONLY, 0)
+                        .map_err(&e)?;
+                }
+                sys.close(mnt);
+            }
+        }
+        sys.close(target);
+    }
+
+    Ok(())
+}
+
 /// Runs the init sequence. Returns only on failure (on success `execve`
 /// replaces the process).
 pub(crate) fn run(sys: &dyn Syscall, plan: &InitPlan) -> InitFailure {
@@ -335,83 +405,10 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         .openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(&p)?;
 
-    // Only now wait for the parent: on cgroup v1 it is moving us into our
-    // cgroups meanwhile (both the move and the old root's detach wait for
-    // an RCU grace period, so overlapping them saves one). The cgroup ns
-    // and everything that reads it (the /sys/fs/cgroup mount) come after.
-    if plan.wait_for_go {
-        match sys.read_byte(plan.go_read).map_err(at(Step::WaitParent))? {
-            Some(_) => {}
-            // The runtime went away before starting us.
-            None => {
-                return Err(InitFailure {
-                    step: Step::WaitParent,
-                    errno: Errno::EPIPE,
-                });
-            }
-        }
-    }
-    sys.close(plan.go_read);
-    if plan.unshare_cgroupns {
-        sys.unshare(libc::CLONE_NEWCGROUP)
-            .map_err(at(Step::CgroupNs))?;
-    }
-
-    // 3. Mounts.
+    // 3. Mounts (all but the cgroup ones, which need our cgroup ns).
     let mut proc_fd: Option<RawFd> = None;
     let mut dev_fd: Option<RawFd> = None;
-    for m in &plan.mounts {
-        let is_dir = !matches!(m.kind, MountKind::Tree { is_dir: false, .. });
-        let how = if m.follow_symlinks { IN_ROOT } else { NO_LINKS };
-        let target = open_target(sys, root, &m.target, is_dir, how)?;
-        let e = at(Step::Mount);
-        match &m.kind {
-            MountKind::Fs(fs) => {
-                let mnt = make_fs(sys, fs)?;
-                attach(sys, mnt, target).map_err(&e)?;
-                if fs.fstype.as_c_str() == c"proc" && proc_fd.is_none() {
-                    proc_fd = Some(mnt);
-                } else if m.target.as_c_str() == c"/dev" {
-                    dev_fd = Some(mnt);
-                } else {
-                    sys.close(mnt);
-                }
-            }
-            MountKind::Tree { fd, .. } => attach(sys, fd.as_raw_fd(), target).map_err(&e)?,
-            MountKind::CgroupV1 {
-                tmpfs,
-                hierarchies,
-                read_only,
-            } => {
-                let mnt = make_fs(sys, tmpfs)?;
-                attach(sys, mnt, target).map_err(&e)?;
-                for (dir, fs) in hierarchies {
-                    match sys.mkdirat(mnt, dir, 0o755) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(err) => return Err(e(err)),
-                    }
-                    let sub = sys
-                        .openat(
-                            mnt,
-                            dir,
-                            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                            0,
-                        )
-                        .map_err(&e)?;
-                    let h = make_fs(sys, fs)?;
-                    attach(sys, h, sub).map_err(&e)?;
-                    sys.close(h);
-                    sys.close(sub);
-                }
-                if *read_only {
-                    sys.mount_setattr(mnt, c"", AT_EMPTY_PATH, attr::RDONLY, 0)
-                        .map_err(&e)?;
-                }
-                sys.close(mnt);
-            }
-        }
-        sys.close(target);
-    }
+    mount_all(sys, plan, root, false, &mut proc_fd, &mut dev_fd)?;
 
     // 4. Devices, /dev/null check, sysctls, masks, read-only paths.
     let d = at(Step::Devices);
@@ -537,6 +534,32 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         // root would forbid it).
         let fd = open_target(sys, root, &plan.cwd, true, NO_LINKS)?;
         sys.close(fd);
+    }
+    // Only now wait for the parent: on cgroup v1 it has been moving us into
+    // our cgroups meanwhile (a write that waits for an RCU grace period, the
+    // biggest single cost of a start), overlapped with all the work above.
+    // The cgroup ns and the /sys/fs/cgroup mount, which reads it, follow.
+    if plan.wait_for_go {
+        match sys.read_byte(plan.go_read).map_err(at(Step::WaitParent))? {
+            Some(_) => {}
+            // The runtime went away before starting us.
+            None => {
+                return Err(InitFailure {
+                    step: Step::WaitParent,
+                    errno: Errno::EPIPE,
+                });
+            }
+        }
+    }
+    sys.close(plan.go_read);
+    if plan.unshare_cgroupns {
+        sys.unshare(libc::CLONE_NEWCGROUP)
+            .map_err(at(Step::CgroupNs))?;
+    }
+
+    {
+        let (mut p, mut d) = (None, None);
+        mount_all(sys, plan, root, true, &mut p, &mut d)?;
     }
     if plan.readonly_root {
         sys.mount_setattr(root, c"", AT_EMPTY_PATH, attr::RDONLY, 0)

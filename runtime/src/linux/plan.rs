@@ -92,6 +92,8 @@ pub(crate) struct MountStep {
     /// Follow symlinks (inside the root) when resolving the target: only for
     /// user mounts, as docker does; the default mounts refuse symlinks.
     pub follow_symlinks: bool,
+    /// A cgroup mount: done only once the container's cgroup ns exists.
+    pub needs_cgroupns: bool,
 }
 
 #[derive(Debug)]
@@ -174,6 +176,8 @@ pub(crate) struct PlanContext<'a> {
     pub err: (RawFd, RawFd),
     pub unshare_cgroupns: bool,
     pub loopback_up: bool,
+    /// The parent still has to move the child into its cgroups (v1).
+    pub wait_for_go: bool,
 }
 
 /// Splits OCI mount options into `fsmount` attributes and `fsconfig`
@@ -361,6 +365,7 @@ impl InitPlan {
                     target,
                     kind: MountKind::Tree { fd, is_dir },
                     follow_symlinks: true,
+                    needs_cgroupns: false,
                 });
                 continue;
             }
@@ -427,6 +432,7 @@ impl InitPlan {
                 target,
                 kind,
                 follow_symlinks: user,
+                needs_cgroupns: typ == "cgroup" || typ == "cgroup2",
             });
         }
 
@@ -515,7 +521,7 @@ impl InitPlan {
             err_read: ctx.err.0,
             err_write: ctx.err.1,
             stdio: ctx.stdio,
-            wait_for_go: true,
+            wait_for_go: ctx.wait_for_go,
             unshare_cgroupns: ctx.unshare_cgroupns,
             overlay_options: cstr("overlay options", ctx.overlay_options)?,
             rootfs: cstr("rootfs", ctx.rootfs.as_os_str().as_bytes())?,

@@ -247,6 +247,7 @@ fn plan(opts: &RunOptions) -> InitPlan {
             err: (5, 6),
             unshare_cgroupns: true,
             loopback_up: true,
+            wait_for_go: true,
         },
     )
     .unwrap()
@@ -297,8 +298,12 @@ fn default_sequence_order() {
         "the pivot overlaps the parent's cgroup move"
     );
     assert!(
-        pos(&c, "unshare 0x2000000") < pos(&c, "fsopen"),
-        "every mount sees the container's cgroup ns"
+        pos(&c, "unshare 0x2000000") < pos(&c, "fsopen cgroup"),
+        "the cgroup mounts see the container's cgroup ns"
+    );
+    assert!(
+        find(&c, "/proc/kcore") < pos(&c, "read_byte 3"),
+        "the parent's cgroup move overlaps nearly all of the setup"
     );
     assert!(
         pos(&c, "read_byte 3") < pos(&c, "unshare 0x2000000"),
