@@ -12,6 +12,7 @@ mod flows;
 mod interop;
 mod resume;
 mod tls;
+mod trust;
 
 use common::*;
 
