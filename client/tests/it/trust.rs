@@ -137,7 +137,7 @@ fn policies_pin_refuse_and_sign() {
         .unwrap();
         assert_eq!(out.digest, a);
         assert_eq!(out.id.to_string(), id_a);
-        assert_eq!(pin.resolved.lock().unwrap().as_slice(), [v2.clone()]);
+        assert_eq!(*pin.resolved.lock().unwrap(), vec![v2.clone()]);
         assert_eq!(fresh.ok(&["inspect", "-f", "{{.Id}}", &v2]).trim(), id_a);
 
         // Pulls by digest never consult the policy.
