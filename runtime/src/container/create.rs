@@ -33,7 +33,7 @@ impl Runtime {
             std::fs::create_dir(&d).map_err(io_err("create", &d))?;
         }
         let cfg = self.layout.container_config(id.as_str());
-        let bytes = serde_json::to_vec_pretty(spec).map_err(|source| ContainerError::Json {
+        let bytes = serde_json::to_vec(spec).map_err(|source| ContainerError::Json {
             path: cfg.clone(),
             source,
         })?;
@@ -59,6 +59,7 @@ impl Runtime {
                 cgroup,
             },
             child: None,
+            spec: Some(spec.clone()),
         };
         c.save()?;
         tracing::info!(id = %c.state.id, "container created");

@@ -292,6 +292,7 @@ impl Runtime {
             rt: self,
             state,
             child: None,
+            spec: None,
         };
         c.refresh()?;
         Ok(c)
@@ -349,6 +350,8 @@ pub struct Container<'rt> {
     rt: &'rt Runtime,
     state: State,
     child: Option<crate::linux::spawn::Child>,
+    /// The spec as created by this handle (saves re-reading config.json).
+    spec: Option<oci_spec::runtime::Spec>,
 }
 
 impl Container<'_> {
@@ -369,6 +372,9 @@ impl Container<'_> {
 
     /// The runtime spec (`bay inspect`).
     pub fn spec(&self) -> Result<oci_spec::runtime::Spec, ContainerError> {
+        if let Some(spec) = &self.spec {
+            return Ok(spec.clone());
+        }
         let path = self.rt.layout.container_config(self.state.id.as_str());
         let bytes = std::fs::read(&path).map_err(io_err("read", &path))?;
         serde_json::from_slice(&bytes).map_err(|source| ContainerError::Json { path, source })

@@ -66,6 +66,7 @@ impl Container<'_> {
 
         rt.cgroups
             .create(&self.state.cgroup, linux.resources().as_ref())?;
+        let t_cgroup = started.elapsed();
         let seccomp = match linux.seccomp() {
             Some(s) => Some(rt.filters.get(s)?),
             None => None,
@@ -146,6 +147,7 @@ impl Container<'_> {
         let (err_r, err_w) = pipe()?;
         let v1 = rt.cgroups.v1_mounts();
         let rootfs = rt.layout.container_rootfs(&id);
+        let t_seccomp = started.elapsed();
         let plan = InitPlan::build(
             &spec,
             PlanContext {
@@ -195,6 +197,7 @@ impl Container<'_> {
             return Err(fail(sys_err("write go")(e), child));
         }
         drop(go_w);
+        let t_released = started.elapsed();
         let mut msg = Vec::new();
         let mut err_file = std::fs::File::from(err_r);
         if let Err(e) = err_file.read_to_end(&mut msg) {
@@ -225,6 +228,15 @@ impl Container<'_> {
             };
             return Err(fail(err, child));
         }
+        let t_exec = started.elapsed();
+        tracing::debug!(
+            ?t_cgroup,
+            ?t_seccomp,
+            ?prepared,
+            ?t_released,
+            ?t_exec,
+            "start phases"
+        );
         self.state.status = ContainerStatus::Running;
         self.state.pid = Some(pid);
         self.state.pid_start = proc_start_time(pid);

@@ -360,7 +360,7 @@ enum Never {}
 fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     sys.close(plan.go_write);
     sys.close(plan.err_read);
-    sys.reset_signals();
+    sys.reset_signals(&plan.reset_signals);
     for (i, fd) in plan.stdio.iter().enumerate() {
         if let Some(fd) = fd {
             sys.dup_to(*fd, i as RawFd).map_err(at(Step::Stdio))?;

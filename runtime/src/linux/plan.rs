@@ -128,6 +128,9 @@ pub(crate) struct InitPlan {
     pub stdio: [Option<RawFd>; 3],
     pub wait_for_go: bool,
     pub unshare_cgroupns: bool,
+    /// Signals whose disposition is not the default here (ignored or
+    /// caught): the child resets them (ignored ones would survive exec).
+    pub reset_signals: Vec<i32>,
     // Root filesystem.
     pub overlay_options: CString,
     pub rootfs: CString,
@@ -244,6 +247,23 @@ fn rlimit_resource(t: PosixRlimitType) -> u32 {
         PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
         PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
     }
+}
+
+/// Signals ignored or caught by this process (`SigIgn | SigCgt`), read
+/// in one go from `/proc/self/status`; all of them if it is unreadable.
+fn non_default_signals() -> Vec<i32> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let field = |k: &str| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            };
+            Some(field("SigIgn:")? | field("SigCgt:")?)
+        })
+        .unwrap_or(u64::MAX);
+    (1..=64).filter(|s| mask & (1u64 << (s - 1)) != 0).collect()
 }
 
 fn last_cap() -> u32 {
@@ -522,6 +542,7 @@ impl InitPlan {
             err_write: ctx.err.1,
             stdio: ctx.stdio,
             wait_for_go: ctx.wait_for_go,
+            reset_signals: non_default_signals(),
             unshare_cgroupns: ctx.unshare_cgroupns,
             overlay_options: cstr("overlay options", ctx.overlay_options)?,
             rootfs: cstr("rootfs", ctx.rootfs.as_os_str().as_bytes())?,

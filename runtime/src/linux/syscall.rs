@@ -78,8 +78,8 @@ pub trait Syscall {
     fn close(&self, fd: RawFd);
     /// `dup2`, clearing close-on-exec when `old == new`.
     fn dup_to(&self, old: RawFd, new: RawFd) -> SysResult<()>;
-    /// Resets every signal disposition to default and unblocks all.
-    fn reset_signals(&self);
+    /// Resets the given signals' dispositions to default and unblocks all.
+    fn reset_signals(&self, signals: &[i32]);
     /// `umask`.
     fn umask(&self, mask: u32);
     /// `unshare`.
@@ -264,7 +264,7 @@ impl Syscall for LinuxSyscall {
         cvt(unsafe { libc::dup2(old, new) }.into()).map(drop)
     }
 
-    fn reset_signals(&self) {
+    fn reset_signals(&self, signals: &[i32]) {
         // The kernel's struct sigaction for rt_sigaction (x86_64/aarch64):
         // handler, flags, restorer, mask. The raw call also resets the
         // signals glibc reserves (32, 33), which `signal()` refuses.
@@ -281,7 +281,7 @@ impl Syscall for LinuxSyscall {
             restorer: 0,
             mask: 0,
         };
-        for sig in 1..=64 {
+        for &sig in signals {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }

@@ -34,6 +34,12 @@ fn docker_default_isolation_facts() {
     assert_eq!(status_field(o, "CapAmb"), "0000000000000000");
     assert_eq!(status_field(o, "Seccomp"), "2");
     assert_eq!(status_field(o, "NoNewPrivs"), "0");
+    assert_eq!(
+        status_field(o, "SigIgn"),
+        "0000000000000000",
+        "no ignored signal leaks in"
+    );
+    assert_eq!(status_field(o, "SigBlk"), "0000000000000000");
     assert!(o.contains("pid1=/bin/sh -c cat /proc/self/status"), "{o}");
     assert!(o.contains("host=boxy"), "{o}");
     assert!(o.contains("nets=lo \n") || o.contains("nets=lo\n"), "{o}");
