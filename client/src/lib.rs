@@ -6,7 +6,7 @@
 //!   shared by all images, and one small index (repositories, tags, image
 //!   records, blob→registry-repository hints) updated atomically under a file
 //!   lock, so two `bay` processes can work at once.
-//! - [`reference`]: image references normalised as docker does, except that
+//! - [`reference`](mod@reference): image references normalised as docker does, except that
 //!   there is no default registry — a name without a host is local only.
 //! - [`registry`]: a distribution-spec client with Docker token auth, parallel
 //!   digest-verified resumable pulls, and pushes with HEAD checks, cross-repo
@@ -17,12 +17,26 @@
 //!   caller-supplied writer; the binary only parses flags and picks exit codes.
 //!
 //! # Extension points
-//! - [`trust::TrustPolicy`] resolves a tag to a verified digest before a pull
-//!   and signs after a push (content trust plugs in here).
-//! - [`registry::AuthProvider`] supplies [`registry::Credentials`] per host
-//!   (`bay login` plugs in here).
-//! - [`store::ImageUsers`] tells `rmi` which containers use an image (the
-//!   runtime plugs in here).
+//! - [`trust::TrustPolicy`] is called before a pull by tag (it may pin the tag
+//!   to a verified digest, which the client then fetches and re-checks, or
+//!   refuse) and after a push (to sign). It receives the authenticated
+//!   [`registry::RegistryClient`], whose [`registry::RegistryClient::request`]
+//!   reaches `/v2/<gun>/_trust/…` with the same tokens. Content trust plugs in
+//!   here; [`trust::NoTrust`] is the policy with trust off.
+//! - [`registry::AuthProvider`] supplies [`registry::Credentials`] (Basic or a
+//!   refresh token) per host; [`registry::RegistryClient::login`] checks a
+//!   password docker-style and returns the refresh token to store instead.
+//!   `bay login` plugs in here.
+//! - [`store::ImageUsers`] tells `rmi`/`prune` which containers use an image
+//!   (the runtime plugs in here).
+//!
+//! # Invariants
+//! - Only [`store::layout`] builds paths inside the data root.
+//! - A blob is in `blobs/` only once its digest was verified; the index names
+//!   only images whose blobs are all present.
+//! - There is no default registry: a reference without a host never leaves the machine.
+//! - Plain HTTP only for loopback hosts and `--insecure-registry` hosts, and a
+//!   TLS certificate failure is reported, never answered by falling back to HTTP.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

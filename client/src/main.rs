@@ -99,15 +99,18 @@ struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
-    /// REPOSITORY[:TAG]
+    /// Only images of this repository (and tag)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     repository: Option<String>,
 }
 
 #[derive(Args)]
 struct TagArgs {
-    /// SOURCE_IMAGE[:TAG]
+    /// The image to tag
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
     source: String,
-    /// TARGET_IMAGE[:TAG]
+    /// The new name
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
     target: String,
 }
 
@@ -200,7 +203,8 @@ struct ImportArgs {
     platform: Option<String>,
     /// file or - for STDIN
     file: String,
-    /// REPOSITORY[:TAG]
+    /// Name for the new image
+    #[arg(value_name = "REPOSITORY[:TAG]")]
     reference: Option<String>,
 }
 
@@ -215,7 +219,8 @@ struct PullArgs {
     /// Skip image verification
     #[arg(long)]
     disable_content_trust: bool,
-    /// NAME[:TAG|@DIGEST]
+    /// The image to pull
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
     name: String,
 }
 
@@ -227,7 +232,8 @@ struct PushArgs {
     /// Skip image signing
     #[arg(long)]
     disable_content_trust: bool,
-    /// NAME[:TAG]
+    /// The image to push
+    #[arg(value_name = "NAME[:TAG]")]
     name: String,
 }
 
