@@ -283,6 +283,21 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
             .filter(|g| cfg.groups.contains(g))
             .collect()
     };
+    let ns = cfg.namespace.trim_matches('/').to_owned();
+    // Test repositories are `<ns>/<group>-<test>-<hex>`; a namespace that breaks the name
+    // grammar would turn every test into a NAME_INVALID failure.
+    if let Err(e) = oci_types::RepoName::parse(&format!("{ns}/probe")) {
+        let r = TestResult {
+            group: groups.first().copied().unwrap_or(Group::Pull),
+            name: "setup".to_owned(),
+            outcome: Outcome::Failed(format!(
+                "namespace {ns:?} is not a valid repository prefix: {e}"
+            )),
+        };
+        progress(&r);
+        report.results.push(r);
+        return report;
+    }
     let http = match Http::new(&cfg.url, creds) {
         Ok(h) => h,
         Err(e) => {
@@ -317,7 +332,6 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
         report.results.push(r);
         return report;
     }
-    let ns = cfg.namespace.trim_matches('/').to_owned();
     for group in groups {
         let ctx = Ctx {
             http: http.clone(),
