@@ -205,6 +205,35 @@ fn save_load_round_trip_both_formats() {
             "bb:1",
         ]);
     }
+    // stdin/stdout forms: `save > f`, `load < f`, `import - name`.
+    let piped = bay.root.path().join("piped.tar");
+    let o = bay
+        .cmd(&["save", "bb:1"])
+        .stdout(std::fs::File::create(&piped).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fresh = Bay::new();
+    let o = fresh
+        .cmd(&["load"])
+        .stdin(std::fs::File::open(&piped).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "Loaded image: bb:1"
+    );
+    let o = fresh
+        .cmd(&["import", "-", "fromstdin:1"])
+        .stdin(std::fs::File::open(&rootfs).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        fresh.ok(&["inspect", "-f", "{{.RootFS.Layers}}", "fromstdin:1"]),
+        fresh.ok(&["inspect", "-f", "{{.RootFS.Layers}}", "bb:1"])
+    );
+
     // A damaged archive is refused (a flipped byte inside the layer).
     let mut bytes = std::fs::read(&docker_tar).unwrap();
     let pos = bytes.windows(7).position(|w| w == b"busybox").unwrap() + 4096;
