@@ -286,30 +286,14 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
     let ns = cfg.namespace.trim_matches('/').to_owned();
     // Test repositories are `<ns>/<group>-<test>-<hex>`; a namespace that breaks the name
     // grammar would turn every test into a NAME_INVALID failure.
+    let first = groups.first().copied().unwrap_or(Group::Pull);
     if let Err(e) = oci_types::RepoName::parse(&format!("{ns}/probe")) {
-        let r = TestResult {
-            group: groups.first().copied().unwrap_or(Group::Pull),
-            name: "setup".to_owned(),
-            outcome: Outcome::Failed(format!(
-                "namespace {ns:?} is not a valid repository prefix: {e}"
-            )),
-        };
-        progress(&r);
-        report.results.push(r);
-        return report;
+        let msg = format!("namespace {ns:?} is not a valid repository prefix: {e}");
+        return setup_failure(first, msg, &mut progress);
     }
     let http = match Http::new(&cfg.url, creds) {
         Ok(h) => h,
-        Err(e) => {
-            let r = TestResult {
-                group: groups.first().copied().unwrap_or(Group::Pull),
-                name: "setup".to_owned(),
-                outcome: Outcome::Failed(Stop::from(e).message()),
-            };
-            progress(&r);
-            report.results.push(r);
-            return report;
-        }
+        Err(e) => return setup_failure(first, Stop::from(e).message(), &mut progress),
     };
     // Preflight: a registry that cannot be reached gives one clear failure instead of a
     // hundred identical ones.
@@ -323,14 +307,8 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
         body: crate::http::Body::Empty,
     };
     if let Err(e) = http.send(&ping).await {
-        let r = TestResult {
-            group: groups.first().copied().unwrap_or(Group::Pull),
-            name: "setup".to_owned(),
-            outcome: Outcome::Failed(format!("registry unreachable: {}", Stop::from(e).message())),
-        };
-        progress(&r);
-        report.results.push(r);
-        return report;
+        let msg = format!("registry unreachable: {}", Stop::from(e).message());
+        return setup_failure(first, msg, &mut progress);
     }
     for group in groups {
         let ctx = Ctx {
@@ -357,6 +335,17 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
         }
     }
     report
+}
+
+/// A report holding the single `setup` failure that stopped the run.
+fn setup_failure(group: Group, msg: String, progress: &mut impl FnMut(&TestResult)) -> Report {
+    let r = TestResult {
+        group,
+        name: "setup".to_owned(),
+        outcome: Outcome::Failed(msg),
+    };
+    progress(&r);
+    Report { results: vec![r] }
 }
 
 impl Stop {
