@@ -366,6 +366,11 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
             sys.dup_to(*fd, i as RawFd).map_err(at(Step::Stdio))?;
         }
     }
+    // Like runc: a new session, with stdin as its terminal under `-t`.
+    sys.setsid().map_err(at(Step::Stdio))?;
+    if plan.terminal {
+        sys.set_controlling_tty(0).map_err(at(Step::Stdio))?;
+    }
     sys.umask(0);
 
     // 2. Root filesystem and pivot.

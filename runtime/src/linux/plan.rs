@@ -131,6 +131,9 @@ pub(crate) struct InitPlan {
     /// Signals whose disposition is not the default here (ignored or
     /// caught): the child resets them (ignored ones would survive exec).
     pub reset_signals: Vec<i32>,
+    /// `process.terminal`: stdin is a pty slave to become the controlling
+    /// terminal.
+    pub terminal: bool,
     // Root filesystem.
     pub overlay_options: CString,
     pub rootfs: CString,
@@ -543,6 +546,7 @@ impl InitPlan {
             stdio: ctx.stdio,
             wait_for_go: ctx.wait_for_go,
             reset_signals: non_default_signals(),
+            terminal: process.terminal().unwrap_or(false),
             unshare_cgroupns: ctx.unshare_cgroupns,
             overlay_options: cstr("overlay options", ctx.overlay_options)?,
             rootfs: cstr("rootfs", ctx.rootfs.as_os_str().as_bytes())?,

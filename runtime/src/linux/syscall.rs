@@ -82,6 +82,10 @@ pub trait Syscall {
     fn reset_signals(&self, signals: &[i32]);
     /// `umask`.
     fn umask(&self, mask: u32);
+    /// `setsid`: the container's init leads its own session.
+    fn setsid(&self) -> SysResult<()>;
+    /// `ioctl(fd, TIOCSCTTY, 0)`: make `fd` the controlling terminal.
+    fn set_controlling_tty(&self, fd: RawFd) -> SysResult<()>;
     /// `unshare`.
     fn unshare(&self, flags: i32) -> SysResult<()>;
     /// Classic `mount(2)`.
@@ -313,6 +317,16 @@ impl Syscall for LinuxSyscall {
     fn umask(&self, mask: u32) {
         // SAFETY: no memory effects.
         unsafe { libc::umask(mask) };
+    }
+
+    fn setsid(&self) -> SysResult<()> {
+        // SAFETY: no memory effects.
+        cvt(unsafe { libc::setsid() }.into()).map(drop)
+    }
+
+    fn set_controlling_tty(&self, fd: RawFd) -> SysResult<()> {
+        // SAFETY: TIOCSCTTY takes an integer argument.
+        cvt(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }.into()).map(drop)
     }
 
     fn unshare(&self, flags: i32) -> SysResult<()> {

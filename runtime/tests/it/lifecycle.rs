@@ -108,3 +108,45 @@ fn kill_stop_and_state_machine() {
         "cgroup removed"
     );
 }
+
+#[test]
+fn terminal_and_session() {
+    require_env!("terminal_and_session");
+    let env = env();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let id = new_id();
+    let script = "[ -t 0 ] && echo tty; cut -d' ' -f6 /proc/1/stat; echo $TERM";
+    let sp = spec(
+        &env,
+        &id,
+        &RunOptions {
+            cmd: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            tty: true,
+            ..Default::default()
+        },
+    );
+    let slave = || Stdio::Fd(pty.slave.try_clone().unwrap());
+    let mut c = env.rt.create(id, &sp, &env.image).unwrap();
+    c.start(StdioConfig {
+        stdin: slave(),
+        stdout: slave(),
+        stderr: slave(),
+    })
+    .unwrap();
+    let status = c.wait().unwrap();
+    c.delete(false).unwrap();
+    drop(pty.slave);
+    let mut out = Vec::new();
+    let mut master = std::fs::File::from(pty.master);
+    let mut buf = [0u8; 4096];
+    // EIO once the slave side is closed everywhere.
+    while let Ok(n @ 1..) = std::io::Read::read(&mut master, &mut buf) {
+        out.extend_from_slice(&buf[..n]);
+    }
+    let out = String::from_utf8_lossy(&out).replace('\r', "");
+    assert_eq!(status.code, 0, "{out}");
+    assert_eq!(
+        out, "tty\n1\nxterm\n",
+        "stdin is a tty, PID 1 leads session 1, TERM is set"
+    );
+}

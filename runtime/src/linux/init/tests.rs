@@ -63,6 +63,12 @@ impl Syscall for Recorder {
     fn umask(&self, mask: u32) {
         let _ = self.rec("umask", format!("{mask:o}"));
     }
+    fn setsid(&self) -> SysResult<()> {
+        self.rec("setsid", String::new())
+    }
+    fn set_controlling_tty(&self, fd: RawFd) -> SysResult<()> {
+        self.rec("set_controlling_tty", fd.to_string())
+    }
     fn unshare(&self, flags: i32) -> SysResult<()> {
         self.rec("unshare", format!("{flags:#x}"))
     }
