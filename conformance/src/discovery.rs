@@ -33,6 +33,11 @@ pub(crate) fn cases() -> Vec<Case> {
         case!("referrers-tag-schema", referrers_tag_schema),
         case!("referrers-repo-isolation", referrers_repo_isolation),
         case!("referrers-many", referrers_many),
+        case!(
+            "referrers-index-artifact-type",
+            referrers_index_artifact_type
+        ),
+        case!("referrers-of-index", referrers_of_index),
     ]
 }
 
@@ -753,5 +758,66 @@ async fn referrers_many(ctx: Ctx) -> Check {
         want.insert(r.digest.to_string(), expect_desc(&r, Some(SBOM), &ann));
     }
     let (got, _) = referrers(&ctx, &repo, &subject.digest.to_string(), "").await?;
+    same_descriptors(&got, &want)
+}
+
+/// An index referrer that carries `artifactType` is listed with it (only an index without
+/// one omits the field).
+async fn referrers_index_artifact_type(ctx: Ctx) -> Check {
+    let repo = ctx.repo("referrers-index-type");
+    let subject = ctx.prepare_image(&repo, json!({})).await?;
+    ctx.put_manifest(&repo, "v1", &subject).await?;
+    let ann = json!({"org.bay.test.referrer": "typed-index"});
+    let idx = Manifest::new(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": mt::OCI_INDEX,
+            "artifactType": SIG,
+            "manifests": [],
+            "subject": subject.descriptor(),
+            "annotations": ann,
+        }),
+        mt::OCI_INDEX,
+    );
+    ctx.put_manifest(&repo, &idx.digest.to_string(), &idx)
+        .await?;
+    let (got, _) = referrers(&ctx, &repo, &subject.digest.to_string(), "").await?;
+    let want: BTreeMap<String, Value> =
+        [(idx.digest.to_string(), expect_desc(&idx, Some(SIG), &ann))]
+            .into_iter()
+            .collect();
+    same_descriptors(&got, &want)
+}
+
+/// The subject may itself be an index.
+async fn referrers_of_index(ctx: Ctx) -> Check {
+    let repo = ctx.repo("referrers-of-index");
+    let image = ctx.prepare_image(&repo, json!({})).await?;
+    ctx.put_manifest(&repo, &image.digest.to_string(), &image)
+        .await?;
+    let index = Manifest::new(
+        &json!({"schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": [image.descriptor()]}),
+        mt::OCI_INDEX,
+    );
+    ctx.put_manifest(&repo, "multi", &index).await?;
+    let ann = json!({"org.bay.test.referrer": "of-index"});
+    let r = ctx
+        .prepare_artifact(
+            &repo,
+            mt::OCI_EMPTY,
+            json!({"artifactType": SBOM, "subject": index.descriptor(), "annotations": ann}),
+        )
+        .await?;
+    let resp = ctx.put_manifest(&repo, &r.digest.to_string(), &r).await?;
+    let h = require_header(&resp, "oci-subject")?;
+    ensure!(
+        h == index.digest.to_string(),
+        "OCI-Subject {h} != {}",
+        index.digest
+    );
+    let (got, _) = referrers(&ctx, &repo, &index.digest.to_string(), "").await?;
+    let want: BTreeMap<String, Value> = [(r.digest.to_string(), expect_desc(&r, Some(SBOM), &ann))]
+        .into_iter()
+        .collect();
     same_descriptors(&got, &want)
 }
