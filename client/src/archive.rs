@@ -217,13 +217,24 @@ pub fn save<W: Write>(
                     let size = store.blob_size(&l.digest)?;
                     t.add_reader(&blob_name(&l.digest), size, store.open_blob(&l.digest)?)?;
                 }
-                let mbytes = store.read_blob(&rec.manifest)?;
-                t.add_bytes(&blob_name(&rec.manifest), &mbytes)?;
-                Descriptor::new(
-                    rec.manifest_media_type.clone(),
-                    rec.manifest.clone(),
-                    mbytes.len() as u64,
-                )
+                if rec.manifest_media_type == MediaType::OCI_MANIFEST {
+                    let mbytes = store.read_blob(&rec.manifest)?;
+                    t.add_bytes(&blob_name(&rec.manifest), &mbytes)?;
+                    Descriptor::new(
+                        rec.manifest_media_type.clone(),
+                        rec.manifest.clone(),
+                        mbytes.len() as u64,
+                    )
+                } else {
+                    // OCI-layout readers (skopeo, containerd) only follow OCI media
+                    // types, so a Docker schema-2 manifest is converted, as
+                    // `skopeo copy` does; its digest changes with it.
+                    let m = to_oci(&manifest);
+                    let mbytes = to_json(&m)?;
+                    let md = Digest::sha256_of(&mbytes);
+                    t.add_bytes(&blob_name(&md), &mbytes)?;
+                    Descriptor::new(MediaType::OCI_MANIFEST, md, mbytes.len() as u64)
+                }
             }
             SaveFormat::Docker => {
                 if config.rootfs.diff_ids.len() != manifest.layers.len() {
@@ -334,6 +345,29 @@ pub fn save<W: Write>(
     let mut w = t.b.into_inner().map_err(io_at("write", out_name))?;
     w.flush().map_err(io_at("write", out_name))?;
     Ok(())
+}
+
+/// The OCI twin of a Docker schema-2 manifest (same blobs, OCI media types).
+fn to_oci(m: &Manifest) -> Manifest {
+    let map = |mt: &str| -> String {
+        match mt {
+            MediaType::DOCKER_CONFIG => MediaType::OCI_CONFIG,
+            MediaType::DOCKER_LAYER_GZIP => MediaType::OCI_LAYER_GZIP,
+            crate::image::DOCKER_LAYER_TAR => OCI_LAYER_TAR,
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            }
+            other => other,
+        }
+        .to_owned()
+    };
+    let mut out = m.clone();
+    out.media_type = Some(MediaType::OCI_MANIFEST.to_owned());
+    out.config.media_type = map(&m.config.media_type);
+    for l in &mut out.layers {
+        l.media_type = map(&l.media_type);
+    }
+    out
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {

@@ -40,6 +40,29 @@ fn with_skopeo(reg: &Registry) {
         "2"
     );
 
+    // bay save --format oci → skopeo reads it as an oci-archive, manifest unchanged
+    let oci_archive = bay.root.path().join("x-oci.tar");
+    bay.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        oci_archive.to_str().unwrap(),
+        &r,
+    ]);
+    let oci_dir = bay.root.path().join("from-oci-archive");
+    let o = skopeo(&[
+        "copy",
+        &format!("oci-archive:{}:y", oci_archive.display()),
+        &format!("oci:{}:z", oci_dir.display()),
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo oci-archive: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(index_digest(&oci_dir), md.to_string());
+
     // Docker schema-2 media types survive a pull and a push.
     let dk = format!("{}/dk/img:1", reg.addr);
     let o = skopeo(&[
@@ -78,6 +101,27 @@ fn with_skopeo(reg: &Registry) {
     );
     let raw: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(raw["mediaType"], docker_type);
+    // Saved as OCI, a Docker-typed image is converted so OCI readers accept it.
+    let dk_archive = bay.root.path().join("dk-oci.tar");
+    bay.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        dk_archive.to_str().unwrap(),
+        &dk2,
+    ]);
+    let dk_dir = bay.root.path().join("from-dk-archive");
+    let o = skopeo(&[
+        "copy",
+        &format!("oci-archive:{}:1", dk_archive.display()),
+        &format!("oci:{}:z", dk_dir.display()),
+    ]);
+    assert!(
+        o.status.success(),
+        "skopeo oci-archive of a converted image: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // bay save → skopeo reads the docker-archive
     let archive = bay.root.path().join("x.tar");
