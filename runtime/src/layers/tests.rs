@@ -208,6 +208,12 @@ fn refuses_hard_links_out_of_the_tree() {
 }
 
 #[test]
+fn hard_link_to_a_missing_target_creates_nothing() {
+    let (_d, err) = refused(&[E::HardLink("x", "missing/dir/file")]);
+    assert!(matches!(err, LayerError::Entry { .. }), "{err}");
+}
+
+#[test]
 fn refuses_device_nodes() {
     let (_d, err) = refused(&[E::Char("dev/sda", 8, 0)]);
     assert!(matches!(err, LayerError::DeviceNode { .. }), "{err}");

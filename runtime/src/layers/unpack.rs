@@ -424,7 +424,7 @@ fn unpack_tar<R: Read>(
                             reason: crate::fsutil::PathRefusal::ParentDir,
                         });
                     };
-                    let tparent_fd = open_parent(root, tparent, &shown)?;
+                    let tparent_fd = open_existing_dir(root, tparent, &shown)?;
                     if target == rel {
                         continue;
                     }
@@ -526,6 +526,26 @@ fn open_parent(
         other => LayerError::Entry {
             path: shown.to_owned(),
             op: "open parent",
+            source: other.into(),
+        },
+    })
+}
+
+/// Opens an existing directory of the layer (a hard link's target parent:
+/// nothing is created for it).
+fn open_existing_dir(
+    root: BorrowedFd<'_>,
+    comps: &[OsString],
+    shown: &str,
+) -> Result<OwnedFd, LayerError> {
+    let rel: std::path::PathBuf = comps.iter().collect();
+    fsutil::open_beneath(root, &rel, OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|err| match err {
+        Errno::EXDEV | Errno::ELOOP | Errno::ENOTDIR => LayerError::Escape {
+            path: shown.to_owned(),
+        },
+        other => LayerError::Entry {
+            path: shown.to_owned(),
+            op: "open hard link target",
             source: other.into(),
         },
     })
