@@ -39,6 +39,7 @@ pub mod manifest;
 pub mod meta;
 pub mod server;
 pub mod storage;
+pub mod trust;
 
 use std::sync::Arc;
 use std::time::Duration;

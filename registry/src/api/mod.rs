@@ -3,6 +3,7 @@
 
 mod blobs;
 mod manifests;
+mod pats;
 mod referrers;
 pub mod route;
 mod tags;
@@ -56,6 +57,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v2/{*rest}", axum::routing::any(dispatch))
         .route("/token", get(token::get).post(token::post))
         .route("/token/jwks.json", get(token::jwks))
+        .route("/auth/tokens", get(pats::list).post(pats::create))
+        .route("/auth/tokens/{id}", axum::routing::delete(pats::revoke))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -192,20 +195,24 @@ async fn handle(st: &AppState, route: Route, req: Req) -> ApiResult {
         Route::Referrers(name, d) if m == M::GET => {
             referrers::list(st, &name, &d, &req.query).await
         }
-        Route::Trust(..) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            Code::Unsupported,
-            "the trust API is not enabled on this registry",
-        )),
+        Route::Trust { gun, rest, .. } => Ok(crate::trust::handle(st, &gun, &rest, req).await),
+        Route::TrustChangefeed => Ok(crate::trust::changefeed_all(st, req).await),
+        Route::TrustInvalidGun(gun) => Ok(crate::trust::invalid_gun(gun)),
         _ => Err(method_not_allowed()),
     }
 }
 
 /// The access a request needs (docker token spec table).
 fn needs(method: &Method, route: &Route, query: &Query) -> Vec<Need> {
+    if let Route::Trust { repo, rest, .. } = route {
+        return crate::trust::needed_actions(method, rest)
+            .into_iter()
+            .map(|a| Need::repo(repo.as_str(), a))
+            .collect();
+    }
     let Some(name) = route.repository() else {
         return match route {
-            Route::Catalog => vec![Need {
+            Route::Catalog | Route::TrustChangefeed => vec![Need {
                 kind: "registry",
                 name: "catalog".into(),
                 action: Action::All,

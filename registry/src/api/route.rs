@@ -6,6 +6,7 @@
 //! is the name, checked by [`RepoName::parse`]. The raw (still
 //! percent-encoded) path is used, so `%2e%2e` is just an invalid name.
 
+use bay_signer::names::Gun;
 use oci_types::{Digest, Reference, RepoName};
 use uuid::Uuid;
 
@@ -30,28 +31,59 @@ pub enum Route {
     Upload(RepoName, Uuid),
     /// `/v2/<name>/referrers/<digest>`
     Referrers(RepoName, Digest),
-    /// `/v2/<name>/_trust/<rest…>` (Notary v1 API)
-    Trust(RepoName, String),
+    /// `/v2/<gun>/_trust/<rest…>` (Notary v1 API): the GUN as sent, the
+    /// repository it maps to, and the path after `_trust/`.
+    Trust {
+        /// The GUN (includes the registry host, e.g. `127.0.0.1:5000/team/app`).
+        gun: Gun,
+        /// The repository name the GUN maps to (ACLs and scopes use it).
+        repo: RepoName,
+        /// The rest of the path (`tuf/root.json`, `changefeed`, ...).
+        rest: String,
+    },
+    /// `/v2/_trust/changefeed` (changes of every GUN).
+    TrustChangefeed,
+    /// `/v2/<gun>/_trust/…` whose GUN maps to no repository name.
+    TrustInvalidGun(String),
 }
 
 impl Route {
     /// The repository this route acts on, if any.
     pub fn repository(&self) -> Option<&RepoName> {
         match self {
-            Route::Base | Route::Catalog => None,
+            Route::Base | Route::Catalog | Route::TrustChangefeed | Route::TrustInvalidGun(_) => {
+                None
+            }
             Route::Tags(n)
             | Route::Manifest(n, _)
             | Route::Blob(n, _)
             | Route::UploadStart(n)
             | Route::Upload(n, _)
             | Route::Referrers(n, _)
-            | Route::Trust(n, _) => Some(n),
+            | Route::Trust { repo: n, .. } => Some(n),
         }
     }
 }
 
 fn name(segs: &[&str]) -> Result<RepoName, ApiError> {
     Ok(RepoName::parse(&segs.join("/"))?)
+}
+
+/// A GUN and the repository it names: a leading `host[:port]/` component
+/// (one containing `.` or `:`, or `localhost`) is dropped, as docker
+/// normalizes names.
+fn trust_route(gun: &str, rest: String) -> Route {
+    let Ok(g) = Gun::new(gun) else {
+        return Route::TrustInvalidGun(gun.to_owned());
+    };
+    let repo = match gun.split_once('/') {
+        Some((host, repo)) if host.contains(['.', ':']) || host == "localhost" => repo,
+        _ => gun,
+    };
+    match RepoName::parse(repo) {
+        Ok(repo) => Route::Trust { gun: g, repo, rest },
+        Err(_) => Route::TrustInvalidGun(gun.to_owned()),
+    }
 }
 
 /// Parse a request path. `None` means no such endpoint.
@@ -65,12 +97,15 @@ pub fn parse(path: &str) -> Result<Option<Route>, ApiError> {
     if rest == "_catalog" {
         return Ok(Some(Route::Catalog));
     }
+    if rest == "_trust/changefeed" {
+        return Ok(Some(Route::TrustChangefeed));
+    }
     let segs: Vec<&str> = rest.split('/').collect();
     if let Some(i) = segs.iter().position(|s| *s == "_trust")
         && i > 0
     {
-        return Ok(Some(Route::Trust(
-            name(&segs[..i])?,
+        return Ok(Some(trust_route(
+            &segs[..i].join("/"),
             segs[i + 1..].join("/"),
         )));
     }
@@ -138,8 +173,26 @@ mod tests {
             Route::Referrers(..)
         ));
         assert!(
-            matches!(ok("/v2/example.com/x/_trust/tuf/root.json"), Route::Trust(_, ref r) if r == "tuf/root.json")
+            matches!(ok("/v2/example.com/x/_trust/tuf/root.json"), Route::Trust { ref repo, ref rest, .. } if rest == "tuf/root.json" && repo.as_str() == "x")
         );
+        assert!(
+            matches!(ok("/v2/127.0.0.1:5000/team/app/_trust/tuf/"), Route::Trust { ref gun, ref repo, .. } if gun.as_str() == "127.0.0.1:5000/team/app" && repo.as_str() == "team/app")
+        );
+        assert!(
+            matches!(ok("/v2/localhost/a/_trust/changefeed"), Route::Trust { ref repo, .. } if repo.as_str() == "a")
+        );
+        assert!(
+            matches!(ok("/v2/team/app/_trust/tuf/root.json"), Route::Trust { ref repo, .. } if repo.as_str() == "team/app")
+        );
+        assert_eq!(ok("/v2/_trust/changefeed"), Route::TrustChangefeed);
+        assert!(matches!(
+            ok("/v2/reg:5000/UPPER/_trust/tuf/root.json"),
+            Route::TrustInvalidGun(_)
+        ));
+        assert!(matches!(
+            ok("/v2/reg:5000/_trust/tuf/root.json"),
+            Route::TrustInvalidGun(_)
+        ));
         assert!(parse("/v2/x/unknown/thing").unwrap().is_none());
         assert!(parse("/other").unwrap().is_none());
     }

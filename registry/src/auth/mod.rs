@@ -449,6 +449,14 @@ impl Auth {
         }
     }
 
+    /// The verified claims of a Bearer token on the request, if any.
+    pub fn bearer_claims(&self, headers: &HeaderMap) -> Option<std::sync::Arc<jwt::Claims>> {
+        match presented(headers) {
+            Presented::Bearer(t) => self.keys.verify(t).ok(),
+            _ => None,
+        }
+    }
+
     /// Check a user name and password (or personal access token) at `/token`.
     pub async fn login(&self, user: &str, secret: &str, addr: IpAddr) -> Result<Login, LoginError> {
         if let Some(wait) = self.limiter.check(addr, Some(user)) {

@@ -670,3 +670,82 @@ async fn skopeo_uses_personal_access_tokens() {
     .await;
     assert!(!out.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_manage_their_own_tokens_through_the_api() {
+    let reg = registry().await;
+    let http = Client::new();
+    let url = format!("{}/auth/tokens", reg.url);
+    let r = http
+        .post(&url)
+        .basic_auth("alice", Some(ALICE_PW))
+        .json(&serde_json::json!({"name": "laptop", "scopes": ["repository:team/*:pull"], "expires": "30d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    let pat = v["token"].as_str().unwrap().to_owned();
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert!(pat.starts_with("bay_pat_"));
+    assert_eq!(
+        token(&http, &reg, "alice", &pat, &["repository:team/app:pull"])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // A PAT cannot mint more tokens; anonymous callers cannot either.
+    let r = http
+        .post(&url)
+        .basic_auth("alice", Some(&pat))
+        .json(&serde_json::json!({"scopes": ["repository:team/*:pull"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        http.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Listing never shows secrets; a Bearer token identifies the caller too.
+    let t = bearer(&http, &reg, "alice", ALICE_PW, &[]).await;
+    let list: Value = http
+        .get(&url)
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["tokens"][0]["id"], id.as_str());
+    assert!(!list.to_string().contains(&pat[pat.len() - 20..]));
+    // bob cannot revoke alice's token; alice can.
+    let r = http
+        .delete(format!("{url}/{id}"))
+        .basic_auth("bob", Some("bob-password-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = http
+        .delete(format!("{url}/{id}"))
+        .basic_auth("alice", Some(ALICE_PW))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        token(&http, &reg, "alice", &pat, &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Bad requests get a clear 400.
+    let r = http
+        .post(&url)
+        .basic_auth("alice", Some(ALICE_PW))
+        .json(&serde_json::json!({"scopes": ["nonsense"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
