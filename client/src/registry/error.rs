@@ -95,6 +95,18 @@ pub enum RegistryError {
         /// What it hashed to.
         actual: Digest,
     },
+    /// A document is larger than bay accepts, or than its descriptor says.
+    #[error("{what} from {host} is too large: {size} bytes (limit {limit})")]
+    TooLarge {
+        /// What was fetched.
+        what: &'static str,
+        /// The registry host.
+        host: String,
+        /// Bytes offered.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A response lacked a required header or had a malformed one.
     #[error("{host} sent a bad or missing {header} header in reply to {method} {path}")]
     BadHeader {

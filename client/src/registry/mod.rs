@@ -114,6 +114,11 @@ pub enum MountOutcome {
     Upload(Url),
 }
 
+/// The largest manifest we accept (the spec's common limit, as Distribution and zot).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+/// The largest image config we accept.
+pub const MAX_CONFIG: u64 = 16 << 20;
+
 fn pull_scope(repo: &RepoName) -> Vec<Scope> {
     vec![Scope::repository(repo.as_str(), "pull")]
 }
@@ -591,14 +596,7 @@ impl RegistryClient {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .and_then(|s| Digest::parse(s).ok());
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|source| RegistryError::Network {
-                host: self.host.clone(),
-                attempts: 1,
-                source,
-            })?;
+        let bytes = self.read_limited(resp, MAX_MANIFEST, "manifest").await?;
         let alg = header_digest
             .as_ref()
             .map_or(oci_types::Algorithm::Sha256, Digest::algorithm);
@@ -618,6 +616,39 @@ impl RegistryClient {
             media_type,
             digest,
         })
+    }
+
+    /// Reads a whole (small) body, refusing more than `limit` bytes, so a
+    /// hostile registry cannot make us buffer gigabytes.
+    pub async fn read_limited(
+        &self,
+        resp: Response,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Bytes, RegistryError> {
+        let too_big = |size: u64| RegistryError::TooLarge {
+            what,
+            host: self.host.clone(),
+            size,
+            limit,
+        };
+        if let Some(n) = resp.content_length().filter(|n| *n > limit) {
+            return Err(too_big(n));
+        }
+        let mut buf = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            let chunk = chunk.map_err(|source| RegistryError::Network {
+                host: self.host.clone(),
+                attempts: 1,
+                source,
+            })?;
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(too_big((buf.len() + chunk.len()) as u64));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(buf))
     }
 
     /// `GET` a blob, from `offset` onwards when non-zero (a `Range` request).

@@ -137,14 +137,16 @@ pub async fn pull(
     // Config first: it is small, and it is the image ID.
     if !store.has_blob(&manifest.config.digest) {
         let resp = client.get_blob(&repo, &manifest.config.digest, 0).await?;
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|source| RegistryError::Network {
-                host: host.clone(),
-                attempts: 1,
-                source,
-            })?;
+        let limit = manifest.config.size.min(super::MAX_CONFIG);
+        if manifest.config.size > limit {
+            return Err(RegistryError::TooLarge {
+                what: "image config",
+                host,
+                size: manifest.config.size,
+                limit,
+            });
+        }
+        let bytes = client.read_limited(resp, limit, "image config").await?;
         store
             .put_blob(Some(&manifest.config.digest), &bytes)
             .map_err(|e| mismatch("config", &host, e))?;
@@ -281,6 +283,17 @@ async fn download_layer(
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(c) => {
+                    let size = part.len() + c.len() as u64;
+                    if size > layer.size {
+                        // More than the descriptor promised: not the layer we want.
+                        part.reset()?;
+                        return Err(RegistryError::TooLarge {
+                            what: "layer",
+                            host: client.host().to_owned(),
+                            size,
+                            limit: layer.size,
+                        });
+                    }
                     part.append(&c)?;
                     bar.set(part.len());
                 }

@@ -1,7 +1,7 @@
 //! The content-trust hook, exercised with stand-in policies: a pinned digest
 //! wins over what the tag points at, a refusal stops the pull, a registry
 //! serving other bytes for the pinned digest is caught, and after_push sees
-//! the pushed digest.
+//! the pushed digest; and a hostile registry cannot make us buffer a huge manifest.
 
 use std::sync::{Arc, Mutex};
 
@@ -234,4 +234,47 @@ async fn a_registry_lying_about_a_pinned_digest_is_caught() {
         }
         other => panic!("expected a digest mismatch, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn oversized_manifests_are_refused_without_buffering_them() {
+    use axum::Router;
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let app = Router::new().route("/v2/", get(|| async { "{}" })).route(
+        "/v2/team/app/manifests/{reference}",
+        get(|| async {
+            let huge = vec![b' '; (bay_client::registry::MAX_MANIFEST + 1) as usize];
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/vnd.oci.image.manifest.v1+json",
+                )],
+                huge,
+            )
+                .into_response()
+        }),
+    );
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let client = RegistryClient::connect(&addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let e = client
+        .get_manifest(&oci_types::RepoName::parse("team/app").unwrap(), "v1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RegistryError::TooLarge {
+                what: "manifest",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
