@@ -519,7 +519,12 @@ impl Http {
     }
 
     /// Send a request, answering one authentication challenge if credentials are set.
+    /// A request that already carries `Authorization` is sent as is and its response
+    /// returned untouched (so auth tests can send garbage or expired tokens).
     pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        if req.headers.contains_key(header::AUTHORIZATION) {
+            return self.send_once(req, None).await;
+        }
         let scopes = scopes_for(&req.method, &req.url);
         let key = scopes.iter().cloned().collect::<Vec<_>>().join(" ");
         let cached = self.cached_auth(&key);
@@ -756,6 +761,20 @@ mod tests {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         let ch = Challenge::parse(r.header("www-authenticate").unwrap()).unwrap();
         assert_eq!(ch.params["service"], "svc");
+
+        // An explicit Authorization header is left alone, even with credentials configured.
+        let mut forged = get(&http, "/v2/a/b/tags/list");
+        forged.headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer forged"),
+        );
+        let r = http.send(&forged).await.unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            queries.lock().unwrap().len(),
+            1,
+            "no token fetch for a forged header"
+        );
 
         // Wrong password: the token endpoint refuses and the helper says so.
         let bad = Http::new(
