@@ -19,6 +19,11 @@ BIN=$CARGO_TARGET_DIR/release/examples/run
 WORK=$(mktemp -d /var/tmp/bay-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 ROOT=$WORK/state
+# Like `bay run --rm`: the container's upper/work dirs go to a tmpfs run dir
+# (/run/bay in production; /dev/shm here, where /run is on disk).
+RUN=$(mktemp -d /dev/shm/bay-bench-run.XXXXXX)
+trap 'rm -rf "$WORK" "$RUN"' EXIT
+export BAY_RUN_DIR=$RUN
 "$BIN" --prepare "$ROOT" /bin/true   # unpack busybox once, warm the seccomp cache
 
 # An equivalent bundle for crun and runc: the same spec, the same files.
@@ -36,7 +41,7 @@ cat > "$WORK/inner.sh" <<INNER
 set -e
 umount /sys/fs/cgroup/unified 2>/dev/null || true
 hyperfine -N --warmup 10 --runs $RUNS --export-json $WORK/result.json \
-  -n bay    "$BIN $ROOT /bin/true" \
+  -n bay    "env BAY_RUN_DIR=$RUN $BIN $ROOT /bin/true" \
   -n crun   "crun --root $WORK/crun-state run --bundle $B bench-crun" \
   -n runc   "runc --root $WORK/runc-state run --bundle $B bench-runc"
 INNER

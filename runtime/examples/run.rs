@@ -73,7 +73,11 @@ fn main() -> anyhow::Result<()> {
         bail!("usage: run [--prepare] [--privileged] [--print-spec] STATE_ROOT CMD...");
     }
     let root = PathBuf::from(&args[0]);
-    let rt = Runtime::open(&root).context("opening the runtime")?;
+    let mut rt = Runtime::open(&root).context("opening the runtime")?;
+    // BAY_RUN_DIR: a tmpfs for the --rm container's upper/work dirs.
+    if let Some(run_dir) = std::env::var_os("BAY_RUN_DIR") {
+        rt = rt.with_run_dir(PathBuf::from(run_dir))?;
+    }
     let image_file = root.join("image-digest");
     if prepare {
         let blob = busybox_layer()?;

@@ -14,6 +14,9 @@
 //! │   ├── upper/  work/        the container's overlayfs upper and work dirs
 //! │   └── rootfs/              the overlay mount point (mounted only in the container's mount ns)
 //! └── seccomp/<sha256>.bpf     compiled seccomp filters, keyed by the profile's hash
+//!
+//! <run_dir>/containers/<id>/   (optional, a tmpfs like /run/bay) ephemeral
+//!                              containers (`run --rm`): same files, never on disk
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -24,12 +27,35 @@ use oci_types::Digest;
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    run_dir: Option<PathBuf>,
 }
 
 impl Layout {
     /// A layout rooted at `root` (nothing is created).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            run_dir: None,
+        }
+    }
+
+    /// Also keeps ephemeral containers under `run_dir` (meant to be a tmpfs).
+    pub fn with_run_dir(mut self, run_dir: impl Into<PathBuf>) -> Self {
+        self.run_dir = Some(run_dir.into());
+        self
+    }
+
+    /// `<run_dir>/containers`, if a run dir is configured.
+    pub fn ephemeral_containers_dir(&self) -> Option<PathBuf> {
+        self.run_dir.as_ref().map(|r| r.join("containers"))
+    }
+
+    /// Where a new container's directory goes.
+    pub fn new_container_dir(&self, id: &str, ephemeral: bool) -> PathBuf {
+        match self.ephemeral_containers_dir() {
+            Some(dir) if ephemeral => dir.join(id),
+            _ => self.containers_dir().join(id),
+        }
     }
 
     /// The state root itself.
@@ -73,8 +99,15 @@ impl Layout {
         self.root.join("containers")
     }
 
-    /// The state directory of one container.
+    /// The state directory of one container (the ephemeral one if it
+    /// exists, else the persistent one).
     pub fn container_dir(&self, id: &str) -> PathBuf {
+        if let Some(dir) = self.ephemeral_containers_dir() {
+            let d = dir.join(id);
+            if d.exists() {
+                return d;
+            }
+        }
         self.containers_dir().join(id)
     }
 

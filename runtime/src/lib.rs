@@ -75,6 +75,7 @@ mod testutil;
 #[cfg(target_os = "linux")]
 pub use container::{
     Container, ContainerError, ContainerStatus, ExitStatus, Runtime, State, Stdio, StdioConfig,
+    Storage,
 };
 pub use id::ContainerId;
 pub use layers::{Compression, Layer, LayerError, LayerStore};

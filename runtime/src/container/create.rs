@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use oci_types::Digest;
 
-use super::{Container, ContainerError, ContainerStatus, Runtime, State, io_err, now};
+use super::{Container, ContainerError, ContainerStatus, Runtime, State, Storage, io_err, now};
 use crate::id::ContainerId;
 
 impl Runtime {
@@ -16,8 +16,24 @@ impl Runtime {
         spec: &oci_spec::runtime::Spec,
         layers: &[Digest],
     ) -> Result<Container<'_>, ContainerError> {
+        self.create_with(id, spec, layers, Storage::Persistent)
+    }
+
+    /// [`Runtime::create`] with a choice of where the container's files go.
+    pub fn create_with(
+        &self,
+        id: ContainerId,
+        spec: &oci_spec::runtime::Spec,
+        layers: &[Digest],
+        storage: Storage,
+    ) -> Result<Container<'_>, ContainerError> {
         self.layer_paths(layers)?;
-        let dir = self.layout.container_dir(id.as_str());
+        if self.layout.container_dir(id.as_str()).exists() {
+            return Err(ContainerError::Exists { id });
+        }
+        let dir = self
+            .layout
+            .new_container_dir(id.as_str(), storage == Storage::Ephemeral);
         match std::fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

@@ -27,6 +27,17 @@ use crate::seccomp::{FilterCache, SeccompError};
 pub use start::{Stdio, StdioConfig};
 pub use wait::ExitStatus;
 
+/// Where a container's files live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// Under the state root (survives reboots).
+    #[default]
+    Persistent,
+    /// Under the run dir if one is configured (a tmpfs: gone at reboot,
+    /// and no disk journal on the start/remove path); else like `Persistent`.
+    Ephemeral,
+}
+
 /// Where a container is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -235,6 +246,18 @@ impl Runtime {
         Self::with_cgroups(root, crate::cgroups::detect()?)
     }
 
+    /// Keeps ephemeral containers (see [`Storage::Ephemeral`], used by
+    /// `run` with `remove`) under `run_dir`, which should be a tmpfs such as
+    /// `/run/bay`: creating and deleting their upper dirs then never waits
+    /// for a disk journal.
+    pub fn with_run_dir(mut self, run_dir: impl Into<PathBuf>) -> Result<Self, ContainerError> {
+        self.layout = self.layout.clone().with_run_dir(run_dir);
+        if let Some(dir) = self.layout.ephemeral_containers_dir() {
+            std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        }
+        Ok(self)
+    }
+
     /// Opens a runtime with an explicit cgroup manager.
     pub fn with_cgroups(
         root: impl Into<PathBuf>,
@@ -331,7 +354,12 @@ impl Runtime {
         stdio: StdioConfig,
         remove: bool,
     ) -> Result<ExitStatus, ContainerError> {
-        let mut c = self.create(id, spec, layers)?;
+        let storage = if remove {
+            Storage::Ephemeral
+        } else {
+            Storage::Persistent
+        };
+        let mut c = self.create_with(id, spec, layers, storage)?;
         let result = c.start(stdio).and_then(|()| c.wait());
         if remove {
             let del = c.delete(true);

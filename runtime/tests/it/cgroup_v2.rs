@@ -35,6 +35,7 @@ fn v2_clone_into_cgroup_path() {
     rt.layers().unpack(&digest, &blob[..]).unwrap();
     let env = Env {
         _dir: dir,
+        _run: None,
         rt,
         image: vec![digest],
     };

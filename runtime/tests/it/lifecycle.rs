@@ -3,6 +3,10 @@ use bay_runtime::{ContainerError, ContainerStatus, Stdio, StdioConfig};
 
 use crate::support::{env, new_id, require_env, run, sh, spec};
 
+fn run_in(env: &crate::support::Env, script: &str) -> String {
+    sh(env, script, RunOptions::default()).stdout
+}
+
 #[test]
 fn exit_codes_follow_docker() {
     require_env!("exit_codes_follow_docker");
@@ -49,6 +53,17 @@ fn exit_codes_follow_docker() {
     let out = run(&env, &["echo", "found"], RunOptions::default());
     assert_eq!(out.stdout, "found\n");
     assert!(env.rt.list().unwrap().is_empty(), "--rm removed everything");
+    if let Some(run) = &env._run {
+        // While running, a --rm container lives in the run dir (tmpfs).
+        let out = run_in(&env, "ls /proc/1/root >/dev/null; echo ok");
+        assert_eq!(out, "ok\n");
+        assert_eq!(
+            std::fs::read_dir(run.path().join("containers"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 }
 
 #[test]

@@ -155,7 +155,20 @@ fn cpus_half_a_core() {
     c.delete(false).unwrap();
     let share = cpu / wall;
     eprintln!("--cpus 0.5: {cpu:.3} s CPU over {wall:.3} s = {share:.2} cores");
-    // The quota caps it at half a core (+20%); a busy CI box may give less.
+    // The quota caps it at half a core (+20%). The floor only means
+    // something on a machine that is not saturated by other work.
     assert!(share <= 0.6, "{share:.2} cores under --cpus 0.5");
-    assert!(share >= 0.2, "{share:.2} cores: the loop barely ran");
+    let load: f64 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if load < cores {
+        assert!(
+            share >= 0.4,
+            "{share:.2} cores on an idle machine (load {load})"
+        );
+    } else {
+        eprintln!("load {load} on {cores} cores: not checking the floor");
+    }
 }

@@ -102,6 +102,7 @@ pub fn busybox_layer() -> Vec<u8> {
 
 pub struct Env {
     pub _dir: tempfile::TempDir,
+    pub _run: Option<tempfile::TempDir>,
     pub rt: Runtime,
     pub image: Vec<Digest>,
 }
@@ -111,12 +112,21 @@ pub fn env() -> Env {
         .prefix("bay-rt-")
         .tempdir_in("/tmp")
         .unwrap();
-    let rt = Runtime::open(dir.path().join("root")).unwrap();
+    let mut rt = Runtime::open(dir.path().join("root")).unwrap();
+    // `run --rm` containers go to a tmpfs run dir when there is one.
+    let run = tempfile::Builder::new()
+        .prefix("bay-rt-run-")
+        .tempdir_in("/dev/shm")
+        .ok();
+    if let Some(run) = &run {
+        rt = rt.with_run_dir(run.path()).unwrap();
+    }
     let blob = busybox_layer();
     let digest = Digest::sha256_of(&blob);
     rt.layers().unpack(&digest, &blob[..]).unwrap();
     Env {
         _dir: dir,
+        _run: run,
         rt,
         image: vec![digest],
     }
