@@ -23,6 +23,7 @@ pub(crate) fn cases() -> Vec<Case> {
         ),
         case!("large-blob", large_blob),
         case!("concurrent-tag-put-delete", concurrent_tag_put_delete),
+        case!("concurrent-upload-finish", concurrent_upload_finish),
     ]
 }
 
@@ -457,4 +458,41 @@ async fn concurrent_tag_put_delete(ctx: Ctx) -> Check {
         anchor.describe()
     );
     Ok(())
+}
+
+/// Four clients closing the same upload at once: at least one gets 201, the others 201 or a
+/// 4xx spec error (the session is gone), never a 5xx, and the blob is intact.
+async fn concurrent_upload_finish(ctx: Ctx) -> Check {
+    let repo = ctx.repo("double-finish");
+    let data = random_bytes(2 * CHUNK);
+    let d = Digest::sha256_of(&data);
+    let loc = ctx.start_upload(&repo).await?;
+    let resp = ctx
+        .call_url(Method::PATCH, &loc)
+        .header("content-type", "application/octet-stream")
+        .header("content-range", format!("0-{}", data.len() - 1))
+        .body(data.clone())
+        .send()
+        .await?;
+    expect_status(&resp, &[202])?;
+    let loc = location(&resp)?;
+    let url = with_query(&loc, "digest", &d.to_string());
+    let puts = (0..4).map(|_| {
+        let ctx = ctx.clone();
+        let url = url.clone();
+        async move { ctx.call_url(Method::PUT, &url).send().await }
+    });
+    let mut created = 0;
+    for res in join_all(puts).await {
+        let resp = res?;
+        match resp.status.as_u16() {
+            201 => created += 1,
+            s if (400..500).contains(&s) => {
+                crate::check::expect_error(&resp, &[s], &[])?;
+            }
+            _ => fail!("racing upload PUT: {}", resp.describe()),
+        }
+    }
+    ensure!(created >= 1, "none of the racing PUTs closed the upload");
+    ctx.blob_reads_back(&repo, &d, &data).await
 }
