@@ -41,7 +41,7 @@ cat > "$WORK/inner.sh" <<INNER
 set -e
 umount /sys/fs/cgroup/unified 2>/dev/null || true
 hyperfine -N --warmup 10 --runs $RUNS --export-json $WORK/result.json \
-  -n bay    "env BAY_RUN_DIR=$RUN $BIN $ROOT /bin/true" \
+  -n bay    "$BIN $ROOT /bin/true" \
   -n crun   "crun --root $WORK/crun-state run --bundle $B bench-crun" \
   -n runc   "runc --root $WORK/runc-state run --bundle $B bench-runc"
 INNER
