@@ -467,3 +467,25 @@ pub(crate) fn proc_start_time(pid: i32) -> Option<u64> {
     let after = s.rsplit_once(')')?.1;
     after.split_whitespace().nth(19)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        fn sendable<T: Send>() {}
+        shared::<Runtime>();
+        sendable::<Container<'static>>();
+    }
+
+    #[test]
+    fn state_machine() {
+        use ContainerStatus::*;
+        assert!(Created.can_start() && Stopped.can_start() && !Running.can_start());
+        assert!(Running.can_kill() && !Created.can_kill() && !Stopped.can_kill());
+        assert!(Created.can_delete() && Stopped.can_delete() && !Running.can_delete());
+        assert_eq!(Stopped.to_string(), "exited");
+    }
+}
