@@ -99,6 +99,12 @@ struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
+    /// Filter output (dangling=true|false, reference=PATTERN)
+    #[arg(short, long = "filter")]
+    filter: Vec<String>,
+    /// Format output using a Go template (.ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size)
+    #[arg(long)]
+    format: Option<String>,
     /// Only images of this repository (and tag)
     #[arg(value_name = "REPOSITORY[:TAG]")]
     repository: Option<String>,
@@ -331,7 +337,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 digests: a.digests,
                 quiet: a.quiet,
                 no_trunc: a.no_trunc,
-                filter: a.repository,
+                repository: a.repository,
+                filters: a.filter,
+                format: a.format,
             },
             &mut out,
         )?,

@@ -18,8 +18,59 @@ pub struct ImagesOptions {
     pub quiet: bool,
     /// `--no-trunc`.
     pub no_trunc: bool,
-    /// `REPOSITORY[:TAG]` filter.
-    pub filter: Option<String>,
+    /// `REPOSITORY[:TAG]` argument.
+    pub repository: Option<String>,
+    /// `--filter` (`dangling=true|false`, `reference=PATTERN`).
+    pub filters: Vec<String>,
+    /// `--format` Go template over `.ID .Repository .Tag .Digest .CreatedSince .CreatedAt .Size`.
+    pub format: Option<String>,
+}
+
+/// path.Match-style glob used by docker's `reference=` filter: `*` does not cross `/`.
+fn glob(pat: &[u8], s: &[u8]) -> bool {
+    match (pat.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob(&pat[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(pat, &s[1..]))
+        }
+        (Some(b'?'), Some(c)) if *c != b'/' => glob(&pat[1..], &s[1..]),
+        (Some(p), Some(c)) if p == c => glob(&pat[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+struct Filters {
+    dangling: Option<bool>,
+    references: Vec<String>,
+}
+
+fn parse_filters(filters: &[String]) -> Result<Filters, CommandError> {
+    let mut f = Filters {
+        dangling: None,
+        references: Vec::new(),
+    };
+    for raw in filters {
+        match raw.split_once('=') {
+            Some(("dangling", v)) => {
+                f.dangling = Some(match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(CommandError::BadFilter {
+                            filter: raw.clone(),
+                        });
+                    }
+                });
+            }
+            Some(("reference", v)) => f.references.push(v.to_owned()),
+            _ => {
+                return Err(CommandError::BadFilter {
+                    filter: raw.clone(),
+                });
+            }
+        }
+    }
+    Ok(f)
 }
 
 fn short_id(rec: &ImageRecord, no_trunc: bool) -> String {
@@ -32,9 +83,15 @@ fn short_id(rec: &ImageRecord, no_trunc: bool) -> String {
 
 /// `bay images`.
 pub fn images(env: &Env, opts: &ImagesOptions, out: &mut dyn Write) -> Result<(), CommandError> {
+    let filters = parse_filters(&opts.filters)?;
+    let tmpl = opts
+        .format
+        .as_deref()
+        .map(crate::template::Template::parse)
+        .transpose()?;
     let store = env.store()?;
     let ix = store.read_index()?;
-    let (frepo, ftag) = match &opts.filter {
+    let (frepo, ftag) = match &opts.repository {
         Some(f) => match f.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
             Some((r, t)) => (Some(r.to_owned()), Some(t.to_owned())),
             None => (Some(f.clone()), None),
@@ -43,23 +100,19 @@ pub fn images(env: &Env, opts: &ImagesOptions, out: &mut dyn Write) -> Result<()
     };
     let mut recs: Vec<&ImageRecord> = ix.images.values().collect();
     recs.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
-    let mut rows = vec![];
-    let mut header = vec!["REPOSITORY".to_owned(), "TAG".to_owned()];
-    if opts.digests {
-        header.push("DIGEST".to_owned());
-    }
-    header.extend(["IMAGE ID", "CREATED", "SIZE"].map(str::to_owned));
-    rows.push(header);
-    let mut ids = Vec::new();
+    let mut rows: Vec<serde_json::Value> = Vec::new();
     for rec in recs {
-        let created = since(rec.created.as_deref().and_then(|c| {
+        let tags = ix.tags_of(&rec.id);
+        if filters.dangling.is_some_and(|d| d != tags.is_empty()) {
+            continue;
+        }
+        let created_at = rec.created.as_deref().and_then(|c| {
             chrono::DateTime::parse_from_rfc3339(c)
                 .ok()
                 .map(|t| t.with_timezone(&chrono::Utc))
-        }));
-        let mut names: Vec<(String, String)> = ix
-            .tags_of(&rec.id)
-            .into_iter()
+        });
+        let mut names: Vec<(String, String)> = tags
+            .iter()
             .filter_map(|t| {
                 t.rsplit_once(':')
                     .map(|(r, t)| (r.to_owned(), t.to_owned()))
@@ -85,33 +138,61 @@ pub fn images(env: &Env, opts: &ImagesOptions, out: &mut dyn Write) -> Result<()
             {
                 continue;
             }
-            ids.push(short_id(rec, opts.no_trunc));
-            let mut row = vec![repo.clone(), tag];
-            if opts.digests {
-                let prefix = format!("{repo}@");
-                row.push(
-                    rec.repo_digests
-                        .iter()
-                        .find_map(|rd| rd.strip_prefix(&prefix))
-                        .unwrap_or("<none>")
-                        .to_owned(),
-                );
+            if !filters.references.is_empty()
+                && !filters.references.iter().any(|p| {
+                    glob(p.as_bytes(), repo.as_bytes())
+                        || glob(p.as_bytes(), format!("{repo}:{tag}").as_bytes())
+                })
+            {
+                continue;
             }
-            row.extend([
-                short_id(rec, opts.no_trunc),
-                created.clone(),
-                human_size(rec.size),
-            ]);
-            rows.push(row);
+            let prefix = format!("{repo}@");
+            let digest = rec
+                .repo_digests
+                .iter()
+                .find_map(|rd| rd.strip_prefix(&prefix))
+                .unwrap_or("<none>")
+                .to_owned();
+            rows.push(serde_json::json!({
+                "ID": short_id(rec, opts.no_trunc),
+                "Repository": repo,
+                "Tag": tag,
+                "Digest": digest,
+                "CreatedSince": since(created_at),
+                "CreatedAt": created_at.map(|t| t.format("%Y-%m-%d %H:%M:%S %z UTC").to_string()).unwrap_or_default(),
+                "Size": human_size(rec.size),
+            }));
         }
     }
+    let field = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_owned();
     if opts.quiet {
-        for id in ids {
-            writeln!(out, "{id}").map_err(out_err)?;
+        for r in &rows {
+            writeln!(out, "{}", field(r, "ID")).map_err(out_err)?;
         }
         return Ok(());
     }
-    out.write_all(table(&rows).as_bytes()).map_err(out_err)
+    if let Some(t) = tmpl {
+        for r in &rows {
+            writeln!(out, "{}", t.render(r)?).map_err(out_err)?;
+        }
+        return Ok(());
+    }
+    let mut header = vec!["REPOSITORY".to_owned(), "TAG".to_owned()];
+    if opts.digests {
+        header.push("DIGEST".to_owned());
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"].map(str::to_owned));
+    let mut table_rows = vec![header];
+    for r in &rows {
+        let mut row = vec![field(r, "Repository"), field(r, "Tag")];
+        if opts.digests {
+            row.push(field(r, "Digest"));
+        }
+        row.extend([field(r, "ID"), field(r, "CreatedSince"), field(r, "Size")]);
+        table_rows.push(row);
+    }
+    out.write_all(table(&table_rows).as_bytes())
+        .map_err(out_err)
 }
 
 /// `bay tag SOURCE TARGET`.
@@ -213,4 +294,18 @@ pub fn prune(env: &Env, all: bool, out: &mut dyn Write) -> Result<(), CommandErr
         writeln!(out).map_err(out_err)?;
     }
     writeln!(out, "Total reclaimed space: {}", human_size(reclaimed)).map_err(out_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn reference_globs_match_like_path_match() {
+        assert!(glob(b"busy*", b"busybox"));
+        assert!(glob(b"team/*", b"team/app"));
+        assert!(!glob(b"team*", b"team/app"), "* does not cross /");
+        assert!(glob(b"*/app:v?", b"team/app:v1"));
+        assert!(!glob(b"app", b"apps"));
+    }
 }

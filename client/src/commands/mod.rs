@@ -144,6 +144,12 @@ pub enum CommandError {
     /// `save` to a terminal.
     #[error("cowardly refusing to save to a terminal. Use the -o flag or redirect")]
     RefuseTerminal,
+    /// A `--filter` that bay does not know.
+    #[error("invalid filter {filter:?} (supported: dangling=true|false, reference=PATTERN)")]
+    BadFilter {
+        /// The filter as given.
+        filter: String,
+    },
     /// `tag` with a digest destination.
     #[error("refusing to create a tag with a digest reference")]
     TagDigest,

@@ -111,6 +111,31 @@ fn local_image_commands() {
     bay.ok(&["tag", short, "other/bb"]);
     assert_eq!(bay.ok(&["images", "-q"]).lines().count(), 3);
     assert_eq!(bay.ok(&["images", "-q", "bb"]).lines().count(), 2);
+    let names = bay.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            format!("bb:1 {short}"),
+            format!("bb:2 {short}"),
+            format!("other/bb:latest {short}")
+        ]
+    );
+    assert_eq!(
+        bay.ok(&["images", "-q", "--filter", "reference=other/*"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        bay.ok(&["images", "-q", "--filter", "reference=bb:2"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(bay.ok(&["images", "-q", "-f", "dangling=true"]).trim(), "");
+    bay.fails(&["images", "--filter", "label=x"], 1);
 
     assert_eq!(
         bay.ok(&["inspect", "--format", "{{.Os}}", "bb:1"]).trim(),
