@@ -132,7 +132,9 @@ impl Upload {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut buf = BytesMut::new();
+        // Room for a full chunk plus one more network frame, so the buffer
+        // never reallocates (and copies) while it fills.
+        let mut buf = BytesMut::with_capacity(WRITE_CHUNK + 256 * 1024);
         let mut pending: Option<tokio::task::JoinHandle<WriteResult>> = None;
         let mut received = self.size;
         let mut body_err = None;
@@ -148,6 +150,7 @@ impl Upload {
                     if buf.len() >= WRITE_CHUNK {
                         self.finish_pending(pending.take()).await?;
                         pending = Some(self.spawn_write(buf.split().freeze()));
+                        buf.reserve(WRITE_CHUNK + 256 * 1024);
                     }
                 }
                 Some(Err(e)) => {
