@@ -111,6 +111,13 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Sto
     }
 }
 
+/// Makes a rename into `dir` durable (the directory entry, not just the data).
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync", dir))
+}
+
 /// Who uses an image (containers); the runtime implements this so `rmi` can refuse.
 pub trait ImageUsers {
     /// Containers using the image `id`: `(container id, running)`.
@@ -339,7 +346,7 @@ impl ImageStore {
         let target = self.layout.index();
         tmp.persist(&target)
             .map_err(|e| io_err("rename into", &target)(e.error))?;
-        Ok(())
+        sync_dir(base)
     }
 
     /// Takes the shared lease that keeps the sweep from deleting blobs being added.
@@ -599,6 +606,9 @@ impl BlobWriter {
         if !target.exists() {
             tmp.persist(&target)
                 .map_err(|e| io_err("rename into", &target)(e.error))?;
+            if let Some(dir) = target.parent() {
+                sync_dir(dir)?;
+            }
         }
         Ok((actual, self.size))
     }
@@ -691,7 +701,10 @@ impl PartialBlob {
         file.sync_data().map_err(io_err("sync", &path))?;
         let target = store.layout.blob(&digest);
         fs::rename(&path, &target).map_err(io_err("rename into", &target))?;
-        Ok(())
+        match target.parent() {
+            Some(dir) => sync_dir(dir),
+            None => Ok(()),
+        }
     }
 }
 
