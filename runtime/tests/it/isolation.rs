@@ -254,3 +254,49 @@ fn user_workdir_env_and_read_only_root() {
     assert!(!out.stdout.contains("wrote-root"));
     assert!(out.stdout.contains("wrote-shm"));
 }
+
+#[test]
+fn volumes_and_tmpfs_mounts() {
+    require_env!("volumes_and_tmpfs_mounts");
+    use bay_runtime::spec::MountSpec;
+    let env = env();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in"), "from host\n").unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    std::fs::write(ro.path().join("keep"), "ro\n").unwrap();
+    let vol = format!("{}:/data", host.path().display());
+    let ro_vol = format!("{}:/conf:ro", ro.path().display());
+    let out = sh(
+        &env,
+        "cat /data/in; echo from-ctr > /data/out; cat /conf/keep; \
+         (echo x > /conf/keep) 2>/dev/null && echo ro-writable; \
+         grep ' /scratch ' /proc/self/mountinfo | cut -d' ' -f6,8; echo t > /scratch/f && cat /scratch/f",
+        RunOptions {
+            mounts: vec![
+                MountSpec::parse_volume(&vol).unwrap(),
+                MountSpec::parse_volume(&ro_vol).unwrap(),
+                MountSpec::parse_tmpfs("/scratch:size=1m").unwrap(),
+            ],
+            ..Default::default()
+        },
+    );
+    assert_eq!(out.status.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "from host");
+    assert_eq!(lines[1], "ro");
+    assert!(
+        lines[2].contains("nosuid,nodev,noexec") && lines[2].ends_with("tmpfs"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "t");
+    assert!(!out.stdout.contains("ro-writable"));
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out")).unwrap(),
+        "from-ctr\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ro.path().join("keep")).unwrap(),
+        "ro\n"
+    );
+}
