@@ -26,7 +26,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use nix::errno::Errno;
 
-use super::plan::{FsMount, InitPlan, MountKind};
+use super::plan::{FsMount, InitPlan, MountKind, ProcessPlan};
 use super::syscall::{
     AT_EMPTY_PATH, AT_RECURSIVE, FSCONFIG_CMD_CREATE, FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING,
     MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_T_EMPTY_PATH, OPEN_TREE_CLONE, Syscall, attr, resolve,
@@ -161,9 +161,9 @@ impl InitFailure {
     }
 }
 
-type R<T> = Result<T, InitFailure>;
+pub(crate) type R<T> = Result<T, InitFailure>;
 
-fn at(step: Step) -> impl Fn(Errno) -> InitFailure {
+pub(crate) fn at(step: Step) -> impl Fn(Errno) -> InitFailure {
     move |errno| InitFailure { step, errno }
 }
 
@@ -355,7 +355,7 @@ pub(crate) fn run(sys: &dyn Syscall, plan: &InitPlan) -> InitFailure {
     }
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     sys.close(plan.go_write);
@@ -534,10 +534,10 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         sys.close(tree);
         sys.close(t);
     }
-    if sys.chdir(&plan.cwd) == Err(Errno::ENOENT) {
+    if sys.chdir(&plan.process.cwd) == Err(Errno::ENOENT) {
         // Docker creates a missing working directory (before a read-only
         // root would forbid it).
-        let fd = open_target(sys, root, &plan.cwd, true, NO_LINKS)?;
+        let fd = open_target(sys, root, &plan.process.cwd, true, NO_LINKS)?;
         sys.close(fd);
     }
     // Only now wait for the parent: on cgroup v1 it has been moving us into
@@ -584,29 +584,35 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     if plan.loopback_up {
         sys.loopback_up().map_err(at(Step::Loopback))?;
     }
-    for (res, soft, hard) in &plan.rlimits {
+    sys.close(root);
+    finish_process(sys, &plan.process)
+}
+
+/// Steps 5 (limits, cwd) to 7 (exec), shared by the init and by `exec`:
+/// the same rlimits, seccomp filter, capabilities, ids and no_new_privs.
+pub(crate) fn finish_process(sys: &dyn Syscall, p: &ProcessPlan) -> R<Never> {
+    for (res, soft, hard) in &p.rlimits {
         sys.setrlimit(*res, *soft, *hard)
             .map_err(at(Step::Rlimit))?;
     }
-    sys.chdir(&plan.cwd).map_err(at(Step::Cwd))?;
+    sys.chdir(&p.cwd).map_err(at(Step::Cwd))?;
     if !sys.cwd_is_inside().map_err(at(Step::CwdOutside))? {
         return Err(InitFailure {
             step: Step::CwdOutside,
             errno: Errno::EPERM,
         });
     }
-    sys.close(root);
     sys.umask(0o022);
 
     // 6. Seccomp, capabilities, identity.
     let sc = at(Step::Seccomp);
-    if let Some(prog) = &plan.seccomp
-        && !plan.no_new_privs
+    if let Some(prog) = &p.seccomp
+        && !p.no_new_privs
     {
         sys.seccomp_filter(prog.instructions()).map_err(&sc)?;
     }
-    for cap in 0..=plan.last_cap.min(63) {
-        if plan.caps.bounding & (1u64 << cap) == 0 {
+    for cap in 0..=p.last_cap.min(63) {
+        if p.caps.bounding & (1u64 << cap) == 0 {
             match sys.prctl(libc::PR_CAPBSET_DROP, u64::from(cap), 0) {
                 Ok(_) | Err(Errno::EINVAL) => {}
                 Err(e) => return Err(at(Step::Bounding)(e)),
@@ -615,16 +621,12 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     }
     let ids = at(Step::Ids);
     sys.prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(&ids)?;
-    sys.setgroups(&plan.groups).map_err(&ids)?;
-    sys.setresgid(plan.gid).map_err(&ids)?;
-    sys.setresuid(plan.uid).map_err(&ids)?;
+    sys.setgroups(&p.groups).map_err(&ids)?;
+    sys.setresgid(p.gid).map_err(&ids)?;
+    sys.setresuid(p.uid).map_err(&ids)?;
     sys.prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(&ids)?;
-    sys.capset(
-        plan.caps.effective,
-        plan.caps.permitted,
-        plan.caps.inheritable,
-    )
-    .map_err(at(Step::Capabilities))?;
+    sys.capset(p.caps.effective, p.caps.permitted, p.caps.inheritable)
+        .map_err(at(Step::Capabilities))?;
     let am = at(Step::Ambient);
     sys.prctl(
         libc::PR_CAP_AMBIENT,
@@ -632,8 +634,8 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
         0,
     )
     .map_err(&am)?;
-    for cap in 0..=plan.last_cap.min(63) {
-        if plan.caps.ambient & (1u64 << cap) != 0 {
+    for cap in 0..=p.last_cap.min(63) {
+        if p.caps.ambient & (1u64 << cap) != 0 {
             sys.prctl(
                 libc::PR_CAP_AMBIENT,
                 libc::PR_CAP_AMBIENT_RAISE as u64,
@@ -642,10 +644,10 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
             .map_err(&am)?;
         }
     }
-    if plan.no_new_privs {
+    if p.no_new_privs {
         sys.prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
             .map_err(at(Step::NoNewPrivs))?;
-        if let Some(prog) = &plan.seccomp {
+        if let Some(prog) = &p.seccomp {
             sys.seccomp_filter(prog.instructions()).map_err(&sc)?;
         }
     }
@@ -653,8 +655,8 @@ fn run_inner(sys: &dyn Syscall, plan: &InitPlan) -> R<Never> {
     // 7. No inherited descriptor survives exec.
     sys.cloexec_from(3).map_err(at(Step::CloseFds))?;
     let mut err = Errno::ENOENT;
-    for cand in &plan.exec_candidates {
-        match sys.execve(cand, &plan.argv_ptrs, &plan.envp_ptrs) {
+    for cand in &p.exec_candidates {
+        match sys.execve(cand, &p.argv_ptrs, &p.envp_ptrs) {
             Errno::ENOENT | Errno::ENOTDIR => {}
             Errno::EACCES => err = Errno::EACCES,
             other => {

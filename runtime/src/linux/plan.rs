@@ -148,6 +148,14 @@ pub(crate) struct InitPlan {
     // Identity.
     pub hostname: Option<CString>,
     pub loopback_up: bool,
+    /// The process to exec, shared with `exec`.
+    pub process: ProcessPlan,
+}
+
+/// The process part of a plan: identity, limits, cwd, filters and the
+/// exec, the same for the container's init and for `exec`.
+#[derive(Debug)]
+pub(crate) struct ProcessPlan {
     pub rlimits: Vec<(u32, u64, u64)>,
     pub cwd: CString,
     pub uid: u32,
@@ -321,47 +329,7 @@ impl InitPlan {
         let linux = spec.linux().as_ref().ok_or(PlanError::Missing {
             what: "linux section",
         })?;
-        let args = process
-            .args()
-            .as_ref()
-            .filter(|a| !a.is_empty())
-            .ok_or(PlanError::Missing {
-                what: "process.args",
-            })?;
-        let argv: Vec<CString> = args
-            .iter()
-            .map(|a| cstr("argument", a.as_str()))
-            .collect::<Result<_, _>>()?;
-        let env = process.env().clone().unwrap_or_default();
-        let envp: Vec<CString> = env
-            .iter()
-            .map(|e| cstr("environment", e.as_str()))
-            .collect::<Result<_, _>>()?;
-        // execvp semantics over the container's PATH, computed here.
-        let exec_candidates = if args[0].contains('/') {
-            vec![argv[0].clone()]
-        } else {
-            let path = env
-                .iter()
-                .find_map(|e| e.strip_prefix("PATH="))
-                .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-            path.split(':')
-                .filter(|d| !d.is_empty())
-                .map(|d| {
-                    cstr(
-                        "PATH entry",
-                        format!("{}/{}", d.trim_end_matches('/'), args[0]),
-                    )
-                })
-                .collect::<Result<_, _>>()?
-        };
-        let cwd = process.cwd().to_string_lossy().into_owned();
-        if !cwd.starts_with('/') {
-            return Err(PlanError::NotAbsolute {
-                what: "process.cwd",
-                path: cwd,
-            });
-        }
+        let process_plan = ProcessPlan::build(process, ctx.seccomp)?;
 
         let mut mounts = Vec::new();
         for m in spec.mounts().iter().flatten() {
@@ -509,35 +477,6 @@ impl InitPlan {
             v.iter().flatten().map(|p| cstr(what, p.as_str())).collect()
         };
 
-        let caps = process.capabilities().as_ref();
-        let caps = CapMasks {
-            bounding: caps.map_or(0, |c| cap_mask(c.bounding())),
-            effective: caps.map_or(0, |c| cap_mask(c.effective())),
-            permitted: caps.map_or(0, |c| cap_mask(c.permitted())),
-            inheritable: caps.map_or(0, |c| cap_mask(c.inheritable())),
-            ambient: caps.map_or(0, |c| cap_mask(c.ambient())),
-        };
-        // We cannot grant what we do not hold (e.g. root without
-        // CAP_SYS_RESOURCE on some hosts): clamp to our own permitted set.
-        let ours = caps::read(None, caps::CapSet::Permitted)
-            .map(|set| set.iter().map(|c| c.bitmask()).fold(0, |a, b| a | b))
-            .unwrap_or(u64::MAX);
-        if caps.permitted & !ours != 0 {
-            tracing::warn!(
-                missing = format!("{:#x}", caps.permitted & !ours),
-                "capabilities we do not hold are not granted"
-            );
-        }
-        let caps = CapMasks {
-            bounding: caps.bounding & ours,
-            effective: caps.effective & ours,
-            permitted: caps.permitted & ours,
-            inheritable: caps.inheritable & ours,
-            ambient: caps.ambient & ours,
-        };
-        let user = process.user();
-        let argv_ptrs = ptrs(&argv);
-        let envp_ptrs = ptrs(&envp);
         Ok(InitPlan {
             go_read: ctx.go.0,
             go_write: ctx.go.1,
@@ -568,6 +507,89 @@ impl InitPlan {
                 .map(|h| cstr("hostname", h.as_str()))
                 .transpose()?,
             loopback_up: ctx.loopback_up,
+            process: process_plan,
+        })
+    }
+}
+
+impl ProcessPlan {
+    /// The process part of a spec's `process` section.
+    pub fn build(
+        process: &oci_spec::runtime::Process,
+        seccomp: Option<Arc<BpfProgram>>,
+    ) -> Result<Self, PlanError> {
+        let args = process
+            .args()
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .ok_or(PlanError::Missing {
+                what: "process.args",
+            })?;
+        let argv: Vec<CString> = args
+            .iter()
+            .map(|a| cstr("argument", a.as_str()))
+            .collect::<Result<_, _>>()?;
+        let env = process.env().clone().unwrap_or_default();
+        let envp: Vec<CString> = env
+            .iter()
+            .map(|e| cstr("environment", e.as_str()))
+            .collect::<Result<_, _>>()?;
+        // execvp semantics over the container's PATH, computed here.
+        let exec_candidates = if args[0].contains('/') {
+            vec![argv[0].clone()]
+        } else {
+            let path = env
+                .iter()
+                .find_map(|e| e.strip_prefix("PATH="))
+                .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+            path.split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| {
+                    cstr(
+                        "PATH entry",
+                        format!("{}/{}", d.trim_end_matches('/'), args[0]),
+                    )
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let cwd = process.cwd().to_string_lossy().into_owned();
+        if !cwd.starts_with('/') {
+            return Err(PlanError::NotAbsolute {
+                what: "process.cwd",
+                path: cwd,
+            });
+        }
+
+        let caps = process.capabilities().as_ref();
+        let caps = CapMasks {
+            bounding: caps.map_or(0, |c| cap_mask(c.bounding())),
+            effective: caps.map_or(0, |c| cap_mask(c.effective())),
+            permitted: caps.map_or(0, |c| cap_mask(c.permitted())),
+            inheritable: caps.map_or(0, |c| cap_mask(c.inheritable())),
+            ambient: caps.map_or(0, |c| cap_mask(c.ambient())),
+        };
+        // We cannot grant what we do not hold (e.g. root without
+        // CAP_SYS_RESOURCE on some hosts): clamp to our own permitted set.
+        let ours = caps::read(None, caps::CapSet::Permitted)
+            .map(|set| set.iter().map(|c| c.bitmask()).fold(0, |a, b| a | b))
+            .unwrap_or(u64::MAX);
+        if caps.permitted & !ours != 0 {
+            tracing::warn!(
+                missing = format!("{:#x}", caps.permitted & !ours),
+                "capabilities we do not hold are not granted"
+            );
+        }
+        let caps = CapMasks {
+            bounding: caps.bounding & ours,
+            effective: caps.effective & ours,
+            permitted: caps.permitted & ours,
+            inheritable: caps.inheritable & ours,
+            ambient: caps.ambient & ours,
+        };
+        let user = process.user();
+        let argv_ptrs = ptrs(&argv);
+        let envp_ptrs = ptrs(&envp);
+        Ok(ProcessPlan {
             rlimits: process
                 .rlimits()
                 .iter()
@@ -581,7 +603,7 @@ impl InitPlan {
             caps,
             last_cap: last_cap(),
             no_new_privs: process.no_new_privileges().unwrap_or(false),
-            seccomp: ctx.seccomp,
+            seccomp,
             exec_candidates,
             argv,
             argv_ptrs,

@@ -88,6 +88,11 @@ pub trait Syscall {
     fn set_controlling_tty(&self, fd: RawFd) -> SysResult<()>;
     /// `unshare`.
     fn unshare(&self, flags: i32) -> SysResult<()>;
+    /// `setns(fd, nstype)`; with a pidfd, joins several namespaces at once.
+    fn setns(&self, fd: RawFd, nstype: i32) -> SysResult<()>;
+    /// A fork-like `clone(CLONE_PARENT)`: the new process is a sibling (our
+    /// parent's child). Returns 0 in the new process, its pid in the caller.
+    fn fork_sibling(&self) -> SysResult<i32>;
     /// Classic `mount(2)`.
     fn mount(
         &self,
@@ -317,6 +322,27 @@ impl Syscall for LinuxSyscall {
     fn umask(&self, mask: u32) {
         // SAFETY: no memory effects.
         unsafe { libc::umask(mask) };
+    }
+
+    fn setns(&self, fd: RawFd, nstype: i32) -> SysResult<()> {
+        // SAFETY: integer arguments.
+        cvt(unsafe { libc::setns(fd, nstype) }.into()).map(drop)
+    }
+
+    fn fork_sibling(&self) -> SysResult<i32> {
+        // SAFETY: a raw clone without CLONE_VM and with a null stack forks;
+        // the new process only continues the allocation-free exec sequence.
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        })
+        .map(|p| p as i32)
     }
 
     fn setsid(&self) -> SysResult<()> {

@@ -63,6 +63,12 @@ impl Syscall for Recorder {
     fn umask(&self, mask: u32) {
         let _ = self.rec("umask", format!("{mask:o}"));
     }
+    fn setns(&self, fd: RawFd, nstype: i32) -> SysResult<()> {
+        self.rec("setns", format!("{fd} {nstype:#x}"))
+    }
+    fn fork_sibling(&self) -> SysResult<i32> {
+        self.rec("fork_sibling", String::new()).map(|()| 0)
+    }
     fn setsid(&self) -> SysResult<()> {
         self.rec("setsid", String::new())
     }
