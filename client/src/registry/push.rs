@@ -97,7 +97,10 @@ pub async fn push(
         .ok_or_else(|| RegistryError::NotLocal {
             reference: repository.clone(),
         })?;
-    let manifest = store.manifest_of(&rec)?;
+    // The manifest this repository knows the image by, so a re-push never
+    // changes what the tag points at.
+    let (mdigest, mtype) = rec.manifest_for(&repository);
+    let manifest = store.manifest_at(&mdigest, &mtype)?;
     progress.line(&format!("The push refers to repository [{repository}]"));
 
     let mut blobs: Vec<(Descriptor, bool)> =
@@ -157,26 +160,25 @@ pub async fn push(
         return Err(e);
     }
 
-    let mbytes = Bytes::from(store.read_blob(&rec.manifest)?);
+    let mbytes = Bytes::from(store.read_blob(&mdigest)?);
     let size = mbytes.len() as u64;
     let reported = client
-        .put_manifest(&repo, tag.as_str(), &rec.manifest_media_type, mbytes)
+        .put_manifest(&repo, tag.as_str(), &mtype, mbytes)
         .await?;
     if let Some(r) = reported
-        && r.algorithm() == rec.manifest.algorithm()
-        && r != rec.manifest
+        && r.algorithm() == mdigest.algorithm()
+        && r != mdigest
     {
         return Err(RegistryError::DigestMismatch {
             what: "pushed manifest",
             host,
-            expected: rec.manifest.clone(),
+            expected: mdigest.clone(),
             actual: r,
         });
     }
     store.update(|ix| {
         if let Some(r) = ix.images.get_mut(&id) {
-            r.repo_digests
-                .insert(format!("{repository}@{}", rec.manifest));
+            r.repo_digests.insert(format!("{repository}@{mdigest}"));
         }
         for l in &manifest.layers {
             ix.note_blob_repo(&l.digest, &repository);
@@ -185,20 +187,14 @@ pub async fn push(
         Ok::<_, StoreError>(())
     })?;
     trust
-        .after_push(
-            &client,
-            image,
-            &rec.manifest,
-            size,
-            &rec.manifest_media_type,
-        )
+        .after_push(&client, image, &mdigest, size, &mtype)
         .await?;
-    progress.line(&format!("{tag}: digest: {} size: {size}", rec.manifest));
+    progress.line(&format!("{tag}: digest: {mdigest} size: {size}"));
     if progress.mode() == crate::progress::ProgressMode::Quiet {
         progress.result(&format!("{repository}:{tag}"));
     }
     Ok(PushOutcome {
-        digest: rec.manifest,
+        digest: mdigest,
         size,
         uploaded,
         mounted,

@@ -34,6 +34,41 @@ pub struct ImageRecord {
     /// When a tag was last pointed at this image.
     #[serde(default)]
     pub last_tag_time: Option<String>,
+    /// Other manifests stored for the same config (digest → media type), e.g.
+    /// the Docker and the OCI encoding of one image pulled from two places.
+    /// Each repository gets back the manifest it gave us (see [`Self::manifest_for`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub alternates: BTreeMap<Digest, String>,
+}
+
+impl ImageRecord {
+    /// Every manifest of this image: the primary one first.
+    pub fn all_manifests(&self) -> Vec<(Digest, String)> {
+        let mut v = vec![(self.manifest.clone(), self.manifest_media_type.clone())];
+        v.extend(
+            self.alternates
+                .iter()
+                .filter(|(d, _)| **d != self.manifest)
+                .map(|(d, m)| (d.clone(), m.clone())),
+        );
+        v
+    }
+
+    /// The manifest to push to `repository` (`host/path`): the one that
+    /// repository already knows this image by, else the primary one.
+    pub fn manifest_for(&self, repository: &str) -> (Digest, String) {
+        let prefix = format!("{repository}@");
+        let known: Vec<Digest> = self
+            .repo_digests
+            .iter()
+            .filter_map(|rd| rd.strip_prefix(&prefix))
+            .filter_map(|d| Digest::parse(d).ok())
+            .collect();
+        self.all_manifests()
+            .into_iter()
+            .find(|(d, _)| known.contains(d))
+            .unwrap_or_else(|| (self.manifest.clone(), self.manifest_media_type.clone()))
+    }
 }
 
 /// The whole index document.
@@ -196,6 +231,7 @@ mod tests {
             created: None,
             repo_digests: BTreeSet::new(),
             last_tag_time: None,
+            alternates: BTreeMap::new(),
         }
     }
 

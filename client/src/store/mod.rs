@@ -361,13 +361,18 @@ impl ImageStore {
         }
     }
 
-    /// Decodes the image manifest of a record.
+    /// Decodes the (primary) image manifest of a record.
     pub fn manifest_of(&self, rec: &ImageRecord) -> Result<Manifest, StoreError> {
-        let bytes = self.read_blob(&rec.manifest)?;
-        match AnyManifest::parse(Some(&rec.manifest_media_type), &bytes)? {
+        self.manifest_at(&rec.manifest, &rec.manifest_media_type)
+    }
+
+    /// Decodes the stored image manifest `digest`.
+    pub fn manifest_at(&self, digest: &Digest, media_type: &str) -> Result<Manifest, StoreError> {
+        let bytes = self.read_blob(digest)?;
+        match AnyManifest::parse(Some(media_type), &bytes)? {
             AnyManifest::Image(m) => Ok(m),
             AnyManifest::Index(_) => Err(StoreError::NotAnImage {
-                digest: rec.manifest.clone(),
+                digest: digest.clone(),
             }),
         }
     }
@@ -401,6 +406,7 @@ impl ImageStore {
             created: config.created.clone(),
             repo_digests: BTreeSet::new(),
             last_tag_time: None,
+            alternates: std::collections::BTreeMap::new(),
         })
     }
 
@@ -408,6 +414,11 @@ impl ImageStore {
     pub fn insert_record(ix: &mut Index, mut rec: ImageRecord) {
         if let Some(old) = ix.images.get(&rec.id) {
             rec.repo_digests.extend(old.repo_digests.iter().cloned());
+            for (d, mt) in old.all_manifests() {
+                if d != rec.manifest {
+                    rec.alternates.insert(d, mt);
+                }
+            }
             if rec.last_tag_time.is_none() {
                 rec.last_tag_time.clone_from(&old.last_tag_time);
             }
@@ -505,14 +516,16 @@ impl ImageStore {
         };
         let mut keep = BTreeSet::new();
         for rec in ix.images.values() {
-            keep.insert(rec.manifest.clone());
             keep.insert(rec.id.clone());
-            match self.manifest_of(rec) {
-                Ok(m) => keep.extend(m.layers.into_iter().map(|l| l.digest)),
-                Err(e) => {
-                    // Never delete what we cannot account for.
-                    tracing::warn!(error = %e, image = %rec.id, "cannot read manifest; sweep skipped");
-                    return Ok(None);
+            for (d, mt) in rec.all_manifests() {
+                keep.insert(d.clone());
+                match self.manifest_at(&d, &mt) {
+                    Ok(m) => keep.extend(m.layers.into_iter().map(|l| l.digest)),
+                    Err(e) => {
+                        // Never delete what we cannot account for.
+                        tracing::warn!(error = %e, image = %rec.id, "cannot read manifest; sweep skipped");
+                        return Ok(None);
+                    }
                 }
             }
         }

@@ -101,9 +101,39 @@ fn with_skopeo(reg: &Registry) {
     );
     let raw: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(raw["mediaType"], docker_type);
+    // One image ID now has two manifests (OCI from x:y, Docker from dk/img):
+    // re-pushing either repository sends back the manifest it gave us.
+    let digest_of = |out: &str| {
+        out.lines()
+            .find(|l| l.contains(": digest: "))
+            .unwrap()
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(digest_of(&bay.ok(&["push", &r])), md.to_string());
+    let dk_digest = digest_of(&bay.ok(&["push", &dk]));
+    assert_ne!(dk_digest, md.to_string());
+    let o = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{dk}"),
+    ]);
+    assert_eq!(
+        oci_types::Digest::sha256_of(&o.stdout).to_string(),
+        dk_digest
+    );
+    // Untagging the Docker names leaves x:y intact and pushable.
+    bay.ok(&["rmi", &dk, &dk2]);
+    bay.ok(&["push", &r]);
+
     // Saved as OCI, a Docker-typed image is converted so OCI readers accept it.
     let dk_archive = bay.root.path().join("dk-oci.tar");
-    bay.ok(&[
+    let fresh = Bay::new();
+    fresh.ok(&["pull", &dk2]);
+    fresh.ok(&[
         "save",
         "--format",
         "oci",
