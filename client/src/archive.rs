@@ -207,7 +207,7 @@ pub fn save<W: Write>(
     let tmp = store.layout().tmp();
     let mut layer_sizes: HashMap<String, u64> = HashMap::new();
     for (id, tags) in &images {
-        let rec = &ix.images[id];
+        let rec = ix.record(id).map_err(StoreError::from)?;
         let manifest = store.manifest_of(rec)?;
         let (config, config_raw) = store.config_of(id)?;
         t.add_bytes(&blob_name(id), &config_raw)?;

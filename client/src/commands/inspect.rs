@@ -40,7 +40,7 @@ pub fn inspect_value(
     query: &str,
 ) -> Result<InspectDoc, StoreError> {
     let id = ix.lookup(query)?;
-    let rec = &ix.images[&id];
+    let rec = ix.record(&id)?;
     let (cfg, raw) = store.config_of(&id)?;
     let rawv: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let manifest_size = store.blob_size(&rec.manifest).unwrap_or(0);
@@ -151,7 +151,7 @@ pub fn history(
     let store = env.store()?;
     let ix = store.read_index()?;
     let id = ix.lookup(name).map_err(StoreError::from)?;
-    let rec = &ix.images[&id];
+    let rec = ix.record(&id).map_err(StoreError::from)?;
     let (cfg, _) = store.config_of(&id)?;
     let manifest = store.manifest_of(rec)?;
     let mut layers = manifest.layers.iter();

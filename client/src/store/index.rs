@@ -119,6 +119,14 @@ pub enum LookupError {
 }
 
 impl Index {
+    /// The record of `id`, or `NoSuchImage` (a tag left pointing at a removed
+    /// image, say, after a hand-edited index).
+    pub fn record(&self, id: &Digest) -> Result<&ImageRecord, LookupError> {
+        self.images.get(id).ok_or_else(|| LookupError::NoSuchImage {
+            query: id.to_string(),
+        })
+    }
+
     /// `repo:tag` strings pointing at `id`, sorted.
     pub fn tags_of(&self, id: &Digest) -> Vec<String> {
         let mut out = Vec::new();
