@@ -38,6 +38,19 @@ fn usage_errors_exit_125_and_failures_exit_1() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("DOCKER_CONTENT_TRUST=1"));
+    // A damaged index is reported, never a panic.
+    bay.ok(&["images"]);
+    std::fs::write(bay.data_root().join("image/index.json"), b"{not json").unwrap();
+    let e = bay.fails(&["images"], 1);
+    assert!(e.contains("index") && e.contains("corrupt"), "{e}");
+    std::fs::write(
+        bay.data_root().join("image/index.json"),
+        br#"{"version":1,"repositories":{"x":{"1":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}}"#,
+    )
+    .unwrap();
+    let e = bay.fails(&["inspect", "x:1"], 1);
+    assert!(e.contains("No such"), "{e}");
+    std::fs::remove_file(bay.data_root().join("image/index.json")).unwrap();
     // A dead registry is retried, then reported.
     let e = bay.fails(&["pull", "127.0.0.1:1/x:1"], 1);
     assert!(e.contains("cannot reach 127.0.0.1:1 after"), "{e}");
