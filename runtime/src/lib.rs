@@ -33,8 +33,11 @@
 //!   procfs, capabilities, seccomp, `close_range(CLOEXEC)` and `execve`. No
 //!   binary is ever re-executed, so nothing of the host is reachable.
 //! - [`container`]: [`Runtime`] and [`Container`] with one lifecycle verb
-//!   per file over an explicit [`ContainerStatus`] state machine, docker's
-//!   exit codes (128 + signal, 125/126/127) and the OOM flag.
+//!   per file (create, start, wait, kill, delete, exec, diff/commit/stats)
+//!   over an explicit [`ContainerStatus`] state machine, docker's exit codes
+//!   (128 + signal, 125/126/127) and the OOM flag. `exec` joins the init's
+//!   namespaces with one `setns(pidfd)` and gets the same seccomp filter,
+//!   capabilities and no_new_privs.
 //!
 //! # Using it (what `bay run --rm IMAGE CMD` does)
 //! ```no_run
@@ -54,7 +57,8 @@
 //! ```
 //!
 //! Not yet here: bridge networking and `-p`, the detached monitor, logs,
-//! `exec`, pause, terminals, user namespaces (see the crate's issue 6).
+//! pause, user namespaces (see issue 6). `NetworkMode::Bridge` is a private
+//! network namespace with only `lo` until the bridge lands.
 
 pub mod cgroups;
 #[cfg(target_os = "linux")]
@@ -74,8 +78,8 @@ mod testutil;
 
 #[cfg(target_os = "linux")]
 pub use container::{
-    Container, ContainerError, ContainerStatus, ExitStatus, Runtime, State, Stdio, StdioConfig,
-    Storage,
+    Container, ContainerError, ContainerStatus, ExecOptions, ExecProcess, ExitStatus, Runtime,
+    State, Stdio, StdioConfig, Storage,
 };
 pub use id::ContainerId;
 pub use layers::{Compression, Layer, LayerError, LayerStore};

@@ -28,3 +28,10 @@ pub fn pidfd_send_signal(pidfd: std::os::fd::BorrowedFd<'_>, sig: i32) -> nix::R
     };
     nix::errno::Errno::result(r).map(drop)
 }
+
+/// `pidfd_open`: a descriptor for a process (ours or not).
+pub fn pidfd_open(pid: i32) -> nix::Result<std::os::fd::OwnedFd> {
+    // SAFETY: integer arguments; the result is a new descriptor we own.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
+    nix::errno::Errno::result(r).map(|fd| own_fd(fd as RawFd))
+}

@@ -9,6 +9,7 @@
 mod changes;
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod start;
 mod wait;
@@ -24,6 +25,7 @@ use crate::layers::{LayerError, LayerStore};
 use crate::layout::Layout;
 use crate::seccomp::{FilterCache, SeccompError};
 
+pub use exec::{ExecOptions, ExecProcess};
 pub use start::{Stdio, StdioConfig};
 pub use wait::ExitStatus;
 

@@ -64,10 +64,11 @@ pub enum Step {
     NoNewPrivs,
     CloseFds,
     Exec,
+    JoinNamespaces,
 }
 
 impl Step {
-    const ALL: [Step; 27] = [
+    const ALL: [Step; 28] = [
         Step::WaitParent,
         Step::Stdio,
         Step::CgroupNs,
@@ -95,6 +96,7 @@ impl Step {
         Step::NoNewPrivs,
         Step::CloseFds,
         Step::Exec,
+        Step::JoinNamespaces,
     ];
 
     /// A short description for error messages.
@@ -127,6 +129,7 @@ impl Step {
             Step::NoNewPrivs => "setting no_new_privs",
             Step::CloseFds => "closing inherited descriptors",
             Step::Exec => "executing the command",
+            Step::JoinNamespaces => "joining the container's namespaces",
         }
     }
 

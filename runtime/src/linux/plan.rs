@@ -262,7 +262,7 @@ fn rlimit_resource(t: PosixRlimitType) -> u32 {
 
 /// Signals ignored or caught by this process (`SigIgn | SigCgt`), read
 /// in one go from `/proc/self/status`; all of them if it is unreadable.
-fn non_default_signals() -> Vec<i32> {
+pub(crate) fn non_default_signals() -> Vec<i32> {
     let mask = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

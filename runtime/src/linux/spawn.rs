@@ -9,6 +9,7 @@ use std::os::fd::{OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
+use super::exec::{self, ExecPlan};
 use super::init;
 use super::plan::InitPlan;
 use super::syscall::{LinuxSyscall, Syscall};
@@ -34,9 +35,47 @@ fn child_main(plan: &InitPlan) -> ! {
     })
 }
 
+fn exec_child_main(plan: &ExecPlan) -> ! {
+    let sys = LinuxSyscall;
+    match exec::run(&sys, plan) {
+        Ok(pid) => {
+            let mut msg = [0u8; 8];
+            msg[..4].copy_from_slice(&exec::PID_TAG.to_le_bytes());
+            msg[4..].copy_from_slice(&pid.to_le_bytes());
+            let _ = sys.write_all(plan.err_write, &msg);
+            sys.exit(0)
+        }
+        Err(failure) => {
+            let _ = sys.write_all(plan.err_write, &failure.encode());
+            sys.exit(match (failure.step, failure.errno) {
+                (init::Step::Exec, Errno::ENOENT) => 127,
+                (init::Step::Exec, _) => 126,
+                _ => 125,
+            })
+        }
+    }
+}
+
+/// What the cloned child runs.
+pub(crate) enum Entry<'a> {
+    /// A container's init.
+    Init(&'a InitPlan),
+    /// An `exec` into a running container.
+    Exec(&'a ExecPlan),
+}
+
 /// Clones a child with `flags` (namespace flags), optionally straight into
 /// the cgroup directory `cgroup_fd`, and runs the init plan in it.
 pub(crate) fn spawn(plan: &InitPlan, flags: u64, cgroup_fd: Option<RawFd>) -> Result<Child, Errno> {
+    spawn_entry(Entry::Init(plan), flags, cgroup_fd)
+}
+
+/// Like [`spawn`], for any [`Entry`].
+pub(crate) fn spawn_entry(
+    entry: Entry<'_>,
+    flags: u64,
+    cgroup_fd: Option<RawFd>,
+) -> Result<Child, Errno> {
     let mut pidfd: RawFd = -1;
     // SAFETY: clone_args is plain data; zeroed is a valid value.
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
@@ -62,7 +101,10 @@ pub(crate) fn spawn(plan: &InitPlan, flags: u64, cgroup_fd: Option<RawFd>) -> Re
     };
     match r {
         -1 => Err(Errno::last()),
-        0 => child_main(plan),
+        0 => match entry {
+            Entry::Init(plan) => child_main(plan),
+            Entry::Exec(plan) => exec_child_main(plan),
+        },
         pid => Ok(Child {
             pid: pid as i32,
             pidfd: crate::sys::own_fd(pidfd),

@@ -11,6 +11,8 @@ mod options;
 pub mod seccomp;
 mod users;
 
+pub(crate) use users::resolve as resolve_user;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

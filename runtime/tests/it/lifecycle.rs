@@ -165,3 +165,64 @@ fn terminal_and_session() {
         "stdin is a tty, PID 1 leads session 1, TERM is set"
     );
 }
+
+#[test]
+fn exec_joins_the_container_with_the_same_confinement() {
+    require_env!("exec_joins_the_container_with_the_same_confinement");
+    let env = env();
+    let id = new_id();
+    let sp = spec(
+        &env,
+        &id,
+        &RunOptions {
+            cmd: vec!["sleep".into(), "30".into()],
+            hostname: Some("inner".into()),
+            ..Default::default()
+        },
+    );
+    let mut c = env.rt.create(id, &sp, &env.image).unwrap();
+    c.start(StdioConfig {
+        stdin: Stdio::Null,
+        stdout: Stdio::Null,
+        stderr: Stdio::Null,
+    })
+    .unwrap();
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let p = c
+        .exec(
+            bay_runtime::ExecOptions {
+                args: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "tr '\\0' ' ' < /proc/1/cmdline; echo; hostname; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; \
+                     unshare -U true 2>/dev/null && echo userns-ok; echo $X; exit 7"
+                        .into(),
+                ],
+                env: vec!["X=from-exec".into()],
+                ..Default::default()
+            },
+            StdioConfig { stdin: Stdio::Null, stdout: Stdio::Fd(w), stderr: Stdio::Inherit },
+        )
+        .unwrap();
+    let status = p.wait().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut out).unwrap();
+    // A missing command fails like docker exec (127).
+    let err = c
+        .exec(
+            bay_runtime::ExecOptions {
+                args: vec!["/nope".into()],
+                ..Default::default()
+            },
+            StdioConfig::default(),
+        )
+        .unwrap_err();
+    c.delete(true).unwrap();
+    assert_eq!(status.code, 7, "{out}");
+    assert_eq!(
+        out,
+        "sleep 30 \ninner\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t0\nSeccomp:\t2\nfrom-exec\n",
+        "exec sees the init as PID 1, its hostname, the same caps and seccomp"
+    );
+    assert_eq!(err.exit_code(), 127, "{err}");
+}
