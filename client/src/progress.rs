@@ -107,8 +107,8 @@ impl Progress {
     }
 }
 
-/// One layer's line.
-#[derive(Debug)]
+/// One layer's line (cheap to clone: clones update the same line).
+#[derive(Debug, Clone)]
 pub struct LayerProgress {
     bar: Option<ProgressBar>,
 }
@@ -118,6 +118,13 @@ impl LayerProgress {
     pub fn status(&self, s: &str) {
         if let Some(b) = &self.bar {
             b.set_message(s.to_owned());
+        }
+    }
+
+    /// Adds bytes done.
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
         }
     }
 

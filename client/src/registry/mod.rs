@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use futures::StreamExt as _;
 use oci_types::{Digest, RepoName};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -840,6 +841,7 @@ impl RegistryClient {
         digest: &Digest,
         path: &std::path::Path,
         size: u64,
+        progress: Option<&crate::progress::LayerProgress>,
     ) -> Result<(), RegistryError> {
         let mut url = location.clone();
         url.query_pairs_mut()
@@ -850,10 +852,19 @@ impl RegistryClient {
                 // challenge). The blob was just stat'ed; should it vanish, the
                 // registry rejects the short body with a digest error.
                 let body = match std::fs::File::open(path) {
-                    Ok(f) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                        tokio::fs::File::from_std(f),
-                        256 << 10,
-                    )),
+                    Ok(f) => {
+                        if let Some(p) = progress {
+                            p.set(0);
+                        }
+                        let bar = progress.cloned();
+                        let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(f), 256 << 10)
+                            .inspect(move |chunk| {
+                                if let (Some(b), Ok(c)) = (&bar, chunk) {
+                                    b.inc(c.len() as u64);
+                                }
+                            });
+                        reqwest::Body::wrap_stream(stream)
+                    }
                     Err(e) => {
                         tracing::warn!(path = %path.display(), error = %e, "cannot reopen blob for upload");
                         reqwest::Body::from(Vec::new())

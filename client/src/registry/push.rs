@@ -250,7 +250,7 @@ async fn upload_blob(
                 None => client.start_upload(repo).await?,
             };
             match client
-                .put_blob_file(repo, &loc, &desc.digest, &path, size)
+                .put_blob_file(repo, &loc, &desc.digest, &path, size, Some(bar))
                 .await
             {
                 Ok(()) => break,
