@@ -30,6 +30,17 @@
 //! - [`store::ImageUsers`] tells `rmi`/`prune` which containers use an image
 //!   (the runtime plugs in here).
 //!
+//! # Environment
+//! | variable | meaning |
+//! |---|---|
+//! | `BAY_DATA_ROOT` (`--data-root`) | image store; default `/var/lib/bay` for root, else `~/.local/share/bay` |
+//! | `BAY_HOME` | client state (`certs.d/<host>/*.crt` CAs, later tokens and trust); default `~/.bay` |
+//! | `BAY_INSECURE_REGISTRIES` (`--insecure-registry`) | comma list of `host:port` allowed over plain HTTP (loopback always is) |
+//! | `BAY_MAX_CONCURRENT_TRANSFERS` | layers pulled/pushed at once (default 6) |
+//! | `BAY_PUSH_CHUNK_SIZE` | blobs above this many bytes go up in resumable chunks of it (default 64 MiB) |
+//! | `BAY_LOG` | tracing filter (`-D` for debug) |
+//! | `DOCKER_CONTENT_TRUST` | `1`: pull/push refuse until a trust policy is plugged in (`--disable-content-trust` skips) |
+//!
 //! # Invariants
 //! - Only [`store::layout`] builds paths inside the data root.
 //! - A blob is in `blobs/` only once its digest was verified; the index names
