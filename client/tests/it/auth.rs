@@ -290,11 +290,12 @@ fn bay_registry_with_users() {
 
     use crate::common::*;
 
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/bay-registry");
-    if !bin.exists() {
-        eprintln!("SKIP: {} not built", bin.display());
+    let Some(bin) = bay_registry_bin() else {
+        eprintln!(
+            "SKIP: bay-registry not built (cargo build -p bay-registry), or set BAY_REGISTRY_BIN"
+        );
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("reg");
     for (user, pass, admin) in [

@@ -152,9 +152,23 @@ pub fn bay_registry() -> Option<Registry> {
     bay_registry_with(&[])
 }
 
+/// The bay-registry binary: `$BAY_REGISTRY_BIN`, else the debug build in
+/// `$CARGO_TARGET_DIR` or the workspace's `target/`.
+pub fn bay_registry_bin() -> Option<PathBuf> {
+    if let Some(b) = std::env::var_os("BAY_REGISTRY_BIN") {
+        return Some(PathBuf::from(b)).filter(|p| p.exists());
+    }
+    let mut candidates = Vec::new();
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(t).join("debug/bay-registry"));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/bay-registry"));
+    candidates.into_iter().find(|p| p.exists())
+}
+
 /// bay-registry serving an existing data root (e.g. with users already added).
 pub fn bay_registry_at(root: &Path) -> Registry {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/bay-registry");
+    let bin = bay_registry_bin().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(bin)
@@ -175,18 +189,12 @@ pub fn bay_registry_at(root: &Path) -> Registry {
 
 /// bay-registry with extra `serve` arguments.
 pub fn bay_registry_with(extra: &[&str]) -> Option<Registry> {
-    let bin = std::env::var_os("BAY_REGISTRY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/bay-registry")
-        });
-    if !bin.exists() {
+    let Some(bin) = bay_registry_bin() else {
         eprintln!(
-            "SKIP: {} not built (cargo build -p bay-registry), or set BAY_REGISTRY_BIN",
-            bin.display()
+            "SKIP: bay-registry not built (cargo build -p bay-registry), or set BAY_REGISTRY_BIN"
         );
         return None;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(bin)
