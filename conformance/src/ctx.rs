@@ -34,6 +34,8 @@ pub(crate) struct Ctx {
     pub http: Http,
     pub ns: String,
     pub group: &'static str,
+    /// A token known to be expired, for the auth group.
+    pub expired_token: Option<String>,
 }
 
 /// `n` random bytes.

@@ -444,6 +444,11 @@ impl Http {
         })
     }
 
+    /// The credentials this helper authenticates with, if any.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.inner.creds.as_ref()
+    }
+
     /// The base URL.
     pub fn base(&self) -> &Url {
         &self.inner.base

@@ -36,6 +36,7 @@ mod check;
 mod ctx;
 pub mod http;
 
+mod auth;
 mod discovery;
 mod errors;
 mod management;
@@ -68,6 +69,8 @@ pub struct Config {
     pub username: Option<String>,
     /// Password for registry authentication.
     pub password: Option<String>,
+    /// A token known to be expired (for the auth group's expiry check).
+    pub expired_token: Option<String>,
 }
 
 impl Config {
@@ -79,6 +82,7 @@ impl Config {
             groups: Vec::new(),
             username: None,
             password: None,
+            expired_token: None,
         }
     }
 }
@@ -98,17 +102,20 @@ pub enum Group {
     Errors,
     /// Concurrent pushes and uploads.
     Robustness,
+    /// Token authentication; runs only with credentials.
+    Auth,
 }
 
 impl Group {
     /// Every group, in run order.
-    pub const ALL: [Group; 6] = [
+    pub const ALL: [Group; 7] = [
         Group::Pull,
         Group::Push,
         Group::Discovery,
         Group::Management,
         Group::Errors,
         Group::Robustness,
+        Group::Auth,
     ];
 
     /// The lowercase name used on the command line and in output.
@@ -120,6 +127,7 @@ impl Group {
             Group::Management => "management",
             Group::Errors => "errors",
             Group::Robustness => "robustness",
+            Group::Auth => "auth",
         }
     }
 
@@ -131,6 +139,7 @@ impl Group {
             Group::Management => management::cases(),
             Group::Errors => errors::cases(),
             Group::Robustness => robustness::cases(),
+            Group::Auth => auth::cases(),
         }
     }
 }
@@ -144,7 +153,7 @@ impl fmt::Display for Group {
 /// A group name that is not one of [`Group::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown group {name:?} (expected pull, push, discovery, management, errors or robustness)"
+    "unknown group {name:?} (expected pull, push, discovery, management, errors, robustness or auth)"
 )]
 pub struct UnknownGroup {
     /// The rejected name.
@@ -276,7 +285,11 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
         _ => None,
     };
     let groups: Vec<Group> = if cfg.groups.is_empty() {
-        Group::ALL.to_vec()
+        // The auth group needs credentials; without them it is not part of "all".
+        Group::ALL
+            .into_iter()
+            .filter(|g| *g != Group::Auth || creds.is_some())
+            .collect()
     } else {
         Group::ALL
             .into_iter()
@@ -315,6 +328,7 @@ pub async fn run_with_progress(cfg: &Config, mut progress: impl FnMut(&TestResul
             http: http.clone(),
             ns: ns.clone(),
             group: group.as_str(),
+            expired_token: cfg.expired_token.clone(),
         };
         for case in group.cases() {
             let fut = (case.run)(ctx.clone());

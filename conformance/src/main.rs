@@ -21,8 +21,8 @@ struct Cli {
     /// Registry base URL, e.g. http://127.0.0.1:5000.
     #[arg(long)]
     url: String,
-    /// Comma-separated groups to run (pull, push, discovery, management, errors, robustness);
-    /// default all.
+    /// Comma-separated groups to run (pull, push, discovery, management, errors, robustness,
+    /// auth); default all (auth only with credentials).
     #[arg(long, value_delimiter = ',')]
     group: Vec<Group>,
     /// Repository prefix for the test repositories.
@@ -34,6 +34,9 @@ struct Cli {
     /// Read the password from standard input.
     #[arg(long, requires = "username")]
     password_stdin: bool,
+    /// A token known to be expired, for the auth group's expiry check.
+    #[arg(long)]
+    expired_token: Option<String>,
 }
 
 #[tokio::main]
@@ -65,6 +68,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         groups: cli.group,
         username: cli.username,
         password,
+        expired_token: cli.expired_token,
     };
     let report = bay_conformance::run_with_progress(&cfg, |r| println!("{r}")).await;
     println!("{}", report.summary_line());

@@ -140,6 +140,23 @@ pub(crate) struct Req {
 
 async fn dispatch(State(st): State<Shared>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    // A refused request may leave its body unread; the connection then
+    // cannot carry another request, so say so instead of letting the client
+    // reuse it and fail.
+    let has_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut resp = route_and_handle(&st, parts, body).await;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+async fn route_and_handle(st: &AppState, parts: axum::http::request::Parts, body: Body) -> Response {
     let route = match route::parse(parts.uri.path()) {
         Ok(Some(r)) => r,
         Ok(None) => return not_found().await,
@@ -159,7 +176,7 @@ async fn dispatch(State(st): State<Shared>, req: Request) -> Response {
         query,
         body,
     };
-    handle(&st, route, req)
+    handle(st, route, req)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }

@@ -15,7 +15,16 @@ fn page(st: &AppState, q: &Query) -> Result<(usize, Option<String>, bool), ApiEr
     let max = st.config.limits.page_max;
     let (n, explicit) = match q.get("n") {
         Some(v) => (
-            v.parse::<usize>().map_err(|_| {
+            // Digits beyond usize just mean "as many as allowed".
+            v.parse::<usize>()
+                .or_else(|e| {
+                    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                        Ok(usize::MAX)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|_| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     Code::Unsupported,

@@ -121,7 +121,12 @@ impl TokenKeys {
 
     /// Issue a token for `sub` carrying `access`. Returns (token, claims).
     pub fn issue(&self, sub: &str, access: Vec<Scope>) -> Result<(String, Claims), AuthError> {
-        let now = chrono::Utc::now().timestamp();
+        self.issue_at(sub, access, chrono::Utc::now().timestamp())
+    }
+
+    /// Issue a token as if at unix time `now` (tests use a past time to get
+    /// a genuinely expired token).
+    pub fn issue_at(&self, sub: &str, access: Vec<Scope>, now: i64) -> Result<(String, Claims), AuthError> {
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: sub.to_owned(),
