@@ -243,8 +243,10 @@ pub fn rmi(
     for n in names {
         let r = store.update(|ix| {
             let ev = store.remove(ix, n, force, env.users.as_ref())?;
-            if ev.iter().any(|e| matches!(e, RemoveEvent::Deleted(_))) {
-                store.sweep(ix)?;
+            if ev.iter().any(|e| matches!(e, RemoveEvent::Deleted(_))) && store.sweep(ix)?.is_some()
+            {
+                // Mount hints for blobs we no longer hold are useless.
+                ix.blob_repos.retain(|d, _| store.has_blob(d));
             }
             Ok::<_, StoreError>(ev)
         });
@@ -285,7 +287,11 @@ pub fn prune(env: &Env, all: bool, out: &mut dyn Write) -> Result<(), CommandErr
             }
             events.push(RemoveEvent::Deleted(id));
         }
-        let reclaimed = store.sweep(ix)?.unwrap_or(0);
+        let reclaimed = store.sweep(ix)?;
+        if reclaimed.is_some() {
+            ix.blob_repos.retain(|d, _| store.has_blob(d));
+        }
+        let reclaimed = reclaimed.unwrap_or(0);
         Ok::<_, StoreError>((events, reclaimed))
     })?;
     if !events.is_empty() {

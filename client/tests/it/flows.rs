@@ -49,6 +49,10 @@ fn push_pull(reg: &Registry) {
     let out = bay.ok(&["rmi", &remote, "busybox:1"]);
     assert!(out.contains(&format!("Deleted: {id}")), "{out}");
     assert_eq!(bay.ok(&["images", "-q"]).trim(), "");
+    assert!(
+        bay.store().read_index().unwrap().blob_repos.is_empty(),
+        "mount hints for deleted blobs are dropped"
+    );
 
     let out = bay.ok(&["pull", &remote]);
     assert!(out.contains("v1: Pulling from team/app"), "{out}");
