@@ -37,6 +37,7 @@ pub mod config;
 pub mod error;
 pub mod manifest;
 pub mod meta;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod trust;
@@ -136,9 +137,12 @@ impl Registry {
         &self.state.config
     }
 
-    /// The HTTP router with request ids and tracing.
+    /// The HTTP router with request ids, tracing and metrics.
     pub fn router(&self) -> Router {
+        let metrics = std::sync::Arc::new(metrics::Metrics::new());
         api::router(self.state.clone())
+            .route("/metrics", axum::routing::get(metrics::serve).with_state(metrics.clone()))
+            .layer(axum::middleware::from_fn_with_state(metrics, metrics::record))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(
                 TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
