@@ -216,6 +216,9 @@ struct ImportArgs {
 
 #[derive(Args)]
 struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short, long)]
+    all_tags: bool,
     /// Suppress verbose output
     #[arg(short, long)]
     quiet: bool,
@@ -232,6 +235,9 @@ struct PullArgs {
 
 #[derive(Args)]
 struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short, long)]
+    all_tags: bool,
     /// Suppress verbose output
     #[arg(short, long)]
     quiet: bool,
@@ -391,23 +397,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Pull(a) => {
             check_trust(a.disable_content_trust)?;
             drop(out);
-            runtime()?.block_on(commands::pull(
-                &env,
-                &a.name,
-                a.platform.as_deref(),
-                mode(a.quiet),
-                Box::new(std::io::stdout()),
-            ))?;
+            let rt = runtime()?;
+            let out = Box::new(std::io::stdout());
+            if a.all_tags {
+                rt.block_on(commands::pull_all_tags(
+                    &env,
+                    &a.name,
+                    a.platform.as_deref(),
+                    mode(a.quiet),
+                    out,
+                ))?;
+            } else {
+                rt.block_on(commands::pull(
+                    &env,
+                    &a.name,
+                    a.platform.as_deref(),
+                    mode(a.quiet),
+                    out,
+                ))?;
+            }
         }
         Cmd::Push(a) => {
             check_trust(a.disable_content_trust)?;
             drop(out);
-            runtime()?.block_on(commands::push(
-                &env,
-                &a.name,
-                mode(a.quiet),
-                Box::new(std::io::stdout()),
-            ))?;
+            let rt = runtime()?;
+            let out = Box::new(std::io::stdout());
+            if a.all_tags {
+                rt.block_on(commands::push_all_tags(&env, &a.name, mode(a.quiet), out))?;
+            } else {
+                rt.block_on(commands::push(&env, &a.name, mode(a.quiet), out))?;
+            }
         }
         Cmd::Image { .. } => {}
     }

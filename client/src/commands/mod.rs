@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub use archive::{import, load, save};
 pub use images::{ImagesOptions, images, prune, rmi, tag};
 pub use inspect::{HistoryOptions, InspectDoc, history, inspect, inspect_value};
-pub use transfer::{pull, push};
+pub use transfer::{pull, pull_all_tags, push, push_all_tags};
 
 use crate::registry::{Anonymous, AuthProvider, ClientOptions};
 use crate::store::{ImageStore, ImageUsers, NoContainers, StoreError};
@@ -150,6 +150,9 @@ pub enum CommandError {
         /// The filter as given.
         filter: String,
     },
+    /// `--all-tags` with a tag or digest.
+    #[error("tag can't be used with --all-tags/-a")]
+    AllTagsWithTag,
     /// `tag` with a digest destination.
     #[error("refusing to create a tag with a digest reference")]
     TagDigest,

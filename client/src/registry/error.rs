@@ -119,6 +119,16 @@ pub enum RegistryError {
         /// Request path.
         path: String,
     },
+    /// A registry answer does not decode.
+    #[error("{host} sent an invalid {what}: {detail}")]
+    BadResponse {
+        /// What was fetched.
+        what: &'static str,
+        /// The registry host.
+        host: String,
+        /// Decoder error.
+        detail: String,
+    },
     /// The token server's answer is unusable.
     #[error("the token server {realm} sent no usable token: {detail}")]
     BadToken {

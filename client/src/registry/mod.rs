@@ -882,6 +882,49 @@ impl RegistryClient {
         Ok(())
     }
 
+    /// Every tag of `repo` (`GET /v2/<repo>/tags/list`, following `Link` pages).
+    pub async fn list_tags(&self, repo: &RepoName) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url(&format!("v2/{repo}/tags/list"))?;
+        let mut tags = Vec::new();
+        for _ in 0..1000 {
+            let resp = self.send(&pull_scope(repo), |c| c.get(url.clone())).await?;
+            if !resp.status().is_success() {
+                return Err(self.error_for("GET tags", repo, None, resp).await);
+            }
+            let next = resp
+                .headers()
+                .get(header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split(';').next())
+                .map(|l| {
+                    l.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_owned()
+                });
+            let body = self.read_limited(resp, MAX_MANIFEST, "tag list").await?;
+            let page: Page =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::BadResponse {
+                    what: "tag list",
+                    host: self.host.clone(),
+                    detail: e.to_string(),
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => url = self.resolve_location(&n)?,
+                None => break,
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
     /// `PUT /v2/<repo>/manifests/<reference>`; returns the digest the registry reports.
     pub async fn put_manifest(
         &self,

@@ -99,6 +99,24 @@ fn push_pull(reg: &Registry) {
         images.lines().nth(1).unwrap().contains("<none>"),
         "{images}"
     );
+
+    // --all-tags both ways.
+    let repo = format!("{}/team/all", reg.addr);
+    bay.ok(&["tag", &remote, &format!("{repo}:a")]);
+    bay.ok(&["tag", &remote, &format!("{repo}:b")]);
+    let out = bay.ok(&["push", "--all-tags", &repo]);
+    assert!(
+        out.contains("a: digest: ") && out.contains("b: digest: "),
+        "{out}"
+    );
+    let e = bay.fails(&["push", "-a", &format!("{repo}:a")], 1);
+    assert!(e.contains("tag can't be used with --all-tags"), "{e}");
+    let fresh = Bay::new();
+    fresh.ok(&["pull", "-a", &repo]);
+    let tags = fresh.ok(&["images", "--format", "{{.Tag}}", &repo]);
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["a", "b"]);
 }
 
 #[test]
