@@ -140,8 +140,10 @@ pub fn parse_duration_secs(s: &str) -> Result<i64, AdminError> {
             )));
         }
     };
-    if n <= 0 {
-        return Err(AdminError::Invalid("durations must be positive".into()));
+    if n < 0 || (n == 0 && unit != "s") {
+        return Err(AdminError::Invalid(
+            "durations must be positive (0s is allowed for gc --grace)".into(),
+        ));
     }
     Ok(n * mult)
 }

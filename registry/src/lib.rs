@@ -35,6 +35,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod gc;
 pub mod manifest;
 pub mod meta;
 pub mod metrics;
@@ -125,6 +126,11 @@ impl Registry {
     /// The metadata database (for admin commands and tests).
     pub fn meta(&self) -> &Meta {
         &self.state.meta
+    }
+
+    /// The blob store (for admin commands and tests).
+    pub fn blobs(&self) -> &BlobStore {
+        &self.state.blobs
     }
 
     /// The authenticator.

@@ -32,6 +32,17 @@ enum Command {
     /// Manage access rules.
     #[command(subcommand)]
     Acl(AclCmd),
+    /// Delete blobs no manifest uses (online: safe while the registry serves).
+    Gc {
+        /// Report what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Nothing younger than this is collected (protects in-flight pushes).
+        #[arg(long, default_value = "1h")]
+        grace: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Where the data lives, for admin commands.
@@ -194,7 +205,35 @@ async fn admin(cmd: Command) -> anyhow::Result<()> {
     use bay_registry::admin as a;
     use bay_registry::meta::RuleSubject;
     match cmd {
-        Command::Serve(_) => unreachable!("handled by serve"),
+        Command::Serve(args) => serve(args).await?,
+        Command::Gc {
+            dry_run,
+            grace,
+            data,
+        } => {
+            let root = data_root(&data)?;
+            let secs = a::parse_duration_secs(&grace)?;
+            let meta = a::open(&root).await?;
+            let blobs = bay_registry::storage::BlobStore::local(&root)?;
+            let opts = bay_registry::gc::Options {
+                grace: std::time::Duration::from_secs(secs as u64),
+                dry_run,
+            };
+            let r = bay_registry::gc::run(&meta, &blobs, opts).await?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for (repo, d) in &r.links {
+                println!("{verb} link {repo} -> {d}");
+            }
+            for (d, size) in r.blobs.iter().chain(&r.strays) {
+                println!("{verb} blob {d} ({size} bytes)");
+            }
+            println!(
+                "{verb} {} links and {} blobs, {} bytes",
+                r.links.len(),
+                r.blobs.len() + r.strays.len(),
+                r.bytes()
+            );
+        }
         Command::User(u) => match u {
             UserCmd::Add {
                 name,

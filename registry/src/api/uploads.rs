@@ -261,6 +261,11 @@ async fn finish(st: &AppState, name: &RepoName, up: &mut Upload, digest: &Digest
         st.blobs.commit(up.path(), digest).await?;
     }
     st.meta.link_blob(name, digest, size).await?;
+    if known && !st.blobs.exists(digest).await? {
+        // Garbage collection removed the deduplicated bytes between our
+        // check and our link: our staged copy is still here, use it.
+        st.blobs.commit(up.path(), digest).await?;
+    }
     st.uploads.finish(up).await?;
     tracing::info!(repo = %name, digest = %digest, size, deduplicated = known, "blob committed");
     Ok(blob_created(name, digest))

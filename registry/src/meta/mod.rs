@@ -18,6 +18,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 mod auth;
+mod gc;
 pub use auth::{PersonalToken, RefreshToken, RuleSubject, StoredRule, User};
 mod trust;
 pub use trust::{

@@ -4,6 +4,7 @@
 //! <root>/
 //! ├── registry.db                 metadata (SQLite, embedded default)
 //! ├── blobs/<alg>/<hex[0..2]>/<hex>   content-addressed blob bytes (object store)
+//! ├── trash/<alg>/<hex>           blobs being garbage-collected (object store)
 //! └── uploads/<uuid>              staged upload data, appended in place
 //! ```
 //!
@@ -25,6 +26,11 @@ pub fn blob_path(d: &Digest) -> ObjectPath {
         &d.hex()[..2],
         d.hex()
     ))
+}
+
+/// Object-store path where garbage collection parks a blob before deleting it.
+pub fn trash_path(d: &Digest) -> ObjectPath {
+    ObjectPath::from(format!("trash/{}/{}", d.algorithm(), d.hex()))
 }
 
 /// Object-store path of an upload's staging file, for backends whose

@@ -186,6 +186,80 @@ impl BlobStore {
         }
     }
 
+    /// Move a blob's bytes aside (first step of deleting them). Returns
+    /// whether there was anything to move.
+    pub async fn trash(&self, digest: &Digest) -> Result<bool, StorageError> {
+        self.rename(&layout::blob_path(digest), &layout::trash_path(digest))
+            .await
+    }
+
+    /// Put trashed bytes back unless the blob was re-committed meanwhile.
+    pub async fn restore(&self, digest: &Digest) -> Result<(), StorageError> {
+        if self.exists(digest).await? {
+            return self.purge(digest).await;
+        }
+        self.rename(&layout::trash_path(digest), &layout::blob_path(digest))
+            .await?;
+        Ok(())
+    }
+
+    /// Delete trashed bytes for good.
+    pub async fn purge(&self, digest: &Digest) -> Result<(), StorageError> {
+        let path = layout::trash_path(digest);
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(StorageError::ObjectStore {
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+
+    async fn rename(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+    ) -> Result<bool, StorageError> {
+        match self.store.rename(from, to).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(StorageError::ObjectStore {
+                path: from.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Every stored blob: (digest, size, last modified), for finding bytes
+    /// that no metadata row refers to.
+    pub async fn list(
+        &self,
+    ) -> Result<Vec<(Digest, u64, chrono::DateTime<chrono::Utc>)>, StorageError> {
+        use futures::TryStreamExt;
+        let prefix = object_store::path::Path::from("blobs");
+        let metas: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| StorageError::ObjectStore {
+                path: prefix.to_string(),
+                source,
+            })?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let parts: Vec<&str> = m.location.as_ref().split('/').collect();
+                let [_, alg, _, hex] = parts.as_slice() else {
+                    return None;
+                };
+                Digest::parse(&format!("{alg}:{hex}"))
+                    .ok()
+                    .map(|d| (d, m.size, m.last_modified))
+            })
+            .collect())
+    }
+
     /// Remove a blob's bytes (garbage collection).
     pub async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {
         let path = layout::blob_path(digest);
