@@ -96,10 +96,8 @@ pub async fn run(meta: &Meta, blobs: &BlobStore, opts: Options) -> Result<Report
             let all_dropped = holders
                 .iter()
                 .all(|r| report.links.iter().any(|(rr, dd)| rr == r && dd == d));
-            if all_dropped {
-                if let Some(size) = meta.global_blob_size(d).await? {
-                    orphans.push((d.clone(), size));
-                }
+            if all_dropped && let Some(size) = meta.global_blob_size(d).await? {
+                orphans.push((d.clone(), size));
             }
         }
     }

@@ -156,7 +156,11 @@ async fn dispatch(State(st): State<Shared>, req: Request) -> Response {
     resp
 }
 
-async fn route_and_handle(st: &AppState, parts: axum::http::request::Parts, body: Body) -> Response {
+async fn route_and_handle(
+    st: &AppState,
+    parts: axum::http::request::Parts,
+    body: Body,
+) -> Response {
     let route = match route::parse(parts.uri.path()) {
         Ok(Some(r)) => r,
         Ok(None) => return not_found().await,

@@ -25,12 +25,12 @@ fn page(st: &AppState, q: &Query) -> Result<(usize, Option<String>, bool), ApiEr
                     }
                 })
                 .map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    Code::Unsupported,
-                    format!("n must be a non-negative integer, not {v:?}"),
-                )
-            })?,
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        Code::Unsupported,
+                        format!("n must be a non-negative integer, not {v:?}"),
+                    )
+                })?,
             true,
         ),
         None => (max, false),

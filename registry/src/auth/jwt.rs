@@ -126,7 +126,12 @@ impl TokenKeys {
 
     /// Issue a token as if at unix time `now` (tests use a past time to get
     /// a genuinely expired token).
-    pub fn issue_at(&self, sub: &str, access: Vec<Scope>, now: i64) -> Result<(String, Claims), AuthError> {
+    pub fn issue_at(
+        &self,
+        sub: &str,
+        access: Vec<Scope>,
+        now: i64,
+    ) -> Result<(String, Claims), AuthError> {
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: sub.to_owned(),

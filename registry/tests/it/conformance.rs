@@ -26,22 +26,41 @@ async fn conformance_suite_passes_with_auth_on() {
     let reg = support::spawn_setup(
         |_| {},
         |meta| async move {
-            admin::user_add(&meta, "conf", "conformance-pw", false, &[]).await.unwrap();
-            admin::acl_add(&meta, RuleSubject::User("conf".into()), "conformance/**", &["pull".into(), "push".into(), "delete".into()])
+            admin::user_add(&meta, "conf", "conformance-pw", false, &[])
                 .await
                 .unwrap();
+            admin::acl_add(
+                &meta,
+                RuleSubject::User("conf".into()),
+                "conformance/**",
+                &["pull".into(), "push".into(), "delete".into()],
+            )
+            .await
+            .unwrap();
         },
     )
     .await;
     // A genuinely expired token signed with the registry's own key.
-    let keys = bay_registry::auth::jwt::TokenKeys::load_or_generate(&reg.root.join("token-signing-key.der"), "bay-registry", "bay-registry", 300).unwrap();
-    let (expired, _) = keys.issue_at("conf", vec![], chrono::Utc::now().timestamp() - 3600).unwrap();
+    let keys = bay_registry::auth::jwt::TokenKeys::load_or_generate(
+        &reg.root.join("token-signing-key.der"),
+        "bay-registry",
+        "bay-registry",
+        300,
+    )
+    .unwrap();
+    let (expired, _) = keys
+        .issue_at("conf", vec![], chrono::Utc::now().timestamp() - 3600)
+        .unwrap();
     let mut cfg = bay_conformance::Config::new(reg.url.clone());
     cfg.username = Some("conf".into());
     cfg.password = Some("conformance-pw".into());
     cfg.expired_token = Some(expired);
     let report = bay_conformance::run(&cfg).await;
-    for r in report.results.iter().filter(|r| !matches!(r.outcome, bay_conformance::Outcome::Passed)) {
+    for r in report
+        .results
+        .iter()
+        .filter(|r| !matches!(r.outcome, bay_conformance::Outcome::Passed))
+    {
         eprintln!("{r}");
     }
     eprintln!("conformance with auth: {}", report.summary_line());
@@ -49,7 +68,9 @@ async fn conformance_suite_passes_with_auth_on() {
     let auth_passed = report
         .results
         .iter()
-        .filter(|r| r.group == bay_conformance::Group::Auth && r.outcome == bay_conformance::Outcome::Passed)
+        .filter(|r| {
+            r.group == bay_conformance::Group::Auth && r.outcome == bay_conformance::Outcome::Passed
+        })
         .count();
     assert_eq!(auth_passed, 8, "every auth test must run and pass");
 }

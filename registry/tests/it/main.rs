@@ -14,5 +14,6 @@ mod auth;
 mod bad_input;
 mod conformance;
 mod crash;
+mod gc;
 mod skopeo;
 mod tls;
