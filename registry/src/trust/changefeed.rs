@@ -48,7 +48,7 @@ fn parse_go_i32(s: &str) -> Result<i64, String> {
 }
 
 /// The page the query asks for.
-pub fn page(query: &Query) -> Result<ChangePage, TrustError> {
+pub(crate) fn page(query: &Query) -> Result<ChangePage, TrustError> {
     let records = parse_go_i32(query.get("records").unwrap_or("")).map_err(|e| {
         TrustError::InvalidParameters {
             detail: format!("invalid records parameter: {e}"),
@@ -81,7 +81,11 @@ fn record(c: TrustChange) -> Record {
 }
 
 /// Answers a changefeed request for one GUN (`Some`) or all.
-pub async fn get(meta: &Meta, gun: Option<&str>, query: &Query) -> Result<Response, TrustError> {
+pub(crate) async fn get(
+    meta: &Meta,
+    gun: Option<&str>,
+    query: &Query,
+) -> Result<Response, TrustError> {
     let page = page(query)?;
     let changes = meta.trust_changes(gun, page).await?;
     let feed = Feed {

@@ -132,7 +132,7 @@ pub fn needed_actions(method: &Method, rest: &str) -> Vec<Action> {
 }
 
 /// Answers a `/v2/<gun>/_trust/<rest>` request.
-pub async fn handle(st: &AppState, gun: &Gun, rest: &str, req: Req) -> Response {
+pub(crate) async fn handle(st: &AppState, gun: &Gun, rest: &str, req: Req) -> Response {
     let Some(op) = parse_op(&req.method, rest) else {
         return TrustError::NoRoute.into_response();
     };
@@ -163,7 +163,7 @@ pub async fn handle(st: &AppState, gun: &Gun, rest: &str, req: Req) -> Response 
 }
 
 /// Answers `GET /v2/_trust/changefeed` (every GUN).
-pub async fn changefeed_all(st: &AppState, req: Req) -> Response {
+pub(crate) async fn changefeed_all(st: &AppState, req: Req) -> Response {
     if req.method != Method::GET {
         return TrustError::NoRoute.into_response();
     }
