@@ -33,7 +33,7 @@
 //!   procfs, capabilities, seccomp, `close_range(CLOEXEC)` and `execve`. No
 //!   binary is ever re-executed, so nothing of the host is reachable.
 //! - [`container`]: [`Runtime`] and [`Container`] with one lifecycle verb
-//!   per file (create, start, wait, kill, delete, exec, diff/commit/stats)
+//!   per file (create, start, wait, kill, pause, delete, exec, diff/commit/stats)
 //!   over an explicit [`ContainerStatus`] state machine, docker's exit codes
 //!   (128 + signal, 125/126/127) and the OOM flag. `exec` joins the init's
 //!   namespaces with one `setns(pidfd)` and gets the same seccomp filter,
@@ -57,7 +57,7 @@
 //! ```
 //!
 //! Not yet here: bridge networking and `-p`, the detached monitor, logs,
-//! pause, user namespaces (see issue 6). `NetworkMode::Bridge` is a private
+//! user namespaces (see issue 6). `NetworkMode::Bridge` is a private
 //! network namespace with only `lo` until the bridge lands.
 
 pub mod cgroups;

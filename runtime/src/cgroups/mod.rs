@@ -97,6 +97,9 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn stats(&self, name: &Path) -> Result<CgroupStats, CgroupError>;
     /// Kills what is left and removes the cgroup (missing is fine).
     fn destroy(&self, name: &Path) -> Result<(), CgroupError>;
+    /// Freezes (`true`) or thaws the cgroup, waiting until the kernel
+    /// reports the new state (`pause`/`unpause`).
+    fn freeze(&self, name: &Path, frozen: bool) -> Result<(), CgroupError>;
     /// The v1 hierarchies to mount read-only in the container
     /// (directory name, mount options); empty for v2.
     fn v1_mounts(&self) -> Vec<(String, Vec<String>)>;
@@ -265,6 +268,26 @@ pub(crate) fn kill_and_rmdir(dir: &Path) -> Result<(), CgroupError> {
     }
     Err(CgroupError::Busy {
         path: dir.to_path_buf(),
+    })
+}
+
+/// Polls `check` until it is true (up to ~1 s).
+pub(crate) fn wait_until(
+    path: &Path,
+    mut check: impl FnMut() -> Result<bool, CgroupError>,
+) -> Result<(), CgroupError> {
+    for attempt in 0..200u32 {
+        if check()? {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_micros(if attempt < 20 {
+            100
+        } else {
+            5000
+        }));
+    }
+    Err(CgroupError::Busy {
+        path: path.to_path_buf(),
     })
 }
 

@@ -211,12 +211,25 @@ impl CgroupManager for CgroupV1 {
     }
 
     fn destroy(&self, name: &Path) -> Result<(), CgroupError> {
-        // Freeze-free kill: SIGKILL whatever the pids hierarchy lists, then
-        // remove every hierarchy's directory.
+        // Frozen tasks do not die: thaw first. Then SIGKILL whatever is
+        // left and remove every hierarchy's directory.
+        if let Some(dir) = self.dir_of("freezer", name) {
+            let _ = write(&dir.join("freezer.state"), "THAWED");
+        }
         for dir in self.all_dirs(name) {
             kill_and_rmdir(&dir)?;
         }
         Ok(())
+    }
+
+    fn freeze(&self, name: &Path, frozen: bool) -> Result<(), CgroupError> {
+        let Some(dir) = self.dir_of("freezer", name) else {
+            return Err(CgroupError::NotMounted);
+        };
+        let f = dir.join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        write(&f, want)?;
+        super::wait_until(&f, || Ok(read(&f)?.trim() == want))
     }
 
     fn v1_mounts(&self) -> Vec<(String, Vec<String>)> {

@@ -159,6 +159,16 @@ impl CgroupManager for CgroupV2 {
         kill_and_rmdir(&dir)
     }
 
+    fn freeze(&self, name: &Path, frozen: bool) -> Result<(), CgroupError> {
+        let dir = self.dir(name);
+        write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+        let events = dir.join("cgroup.events");
+        let want = u64::from(frozen);
+        super::wait_until(&events, || {
+            Ok(keyed(&read(&events)?, "frozen") == Some(want))
+        })
+    }
+
     fn v1_mounts(&self) -> Vec<(String, Vec<String>)> {
         Vec::new()
     }

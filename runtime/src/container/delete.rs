@@ -7,7 +7,10 @@ impl Container<'_> {
     /// which kills it first (`docker rm -f`).
     pub fn delete(mut self, force: bool) -> Result<(), ContainerError> {
         self.refresh()?;
-        if self.state.status == ContainerStatus::Running {
+        if matches!(
+            self.state.status,
+            ContainerStatus::Running | ContainerStatus::Paused
+        ) {
             self.require(force, "remove")?;
             self.kill(libc::SIGKILL)?;
             if self.child.is_some() {

@@ -300,9 +300,6 @@ impl Container<'_> {
         };
         let pidfd = crate::sys::pidfd_open(pid).map_err(sys_err("pidfd_open"))?;
         tracing::info!(id = %self.state.id, pid, "exec started");
-        Ok(ExecProcess {
-            pid,
-            _pidfd: pidfd,
-        })
+        Ok(ExecProcess { pid, _pidfd: pidfd })
     }
 }

@@ -11,6 +11,7 @@ mod create;
 mod delete;
 mod exec;
 mod kill;
+mod pause;
 mod start;
 mod wait;
 
@@ -48,6 +49,8 @@ pub enum ContainerStatus {
     Created,
     /// Its init process is running.
     Running,
+    /// Its processes are frozen (`pause`).
+    Paused,
     /// Its process exited.
     Stopped,
 }
@@ -57,13 +60,21 @@ impl ContainerStatus {
     pub fn can_start(self) -> bool {
         matches!(self, Self::Created | Self::Stopped)
     }
-    /// `kill` is allowed.
+    /// `kill` is allowed (a paused container is thawed after the signal).
     pub fn can_kill(self) -> bool {
-        self == Self::Running
+        matches!(self, Self::Running | Self::Paused)
     }
     /// `wait` is allowed.
     pub fn can_wait(self) -> bool {
+        matches!(self, Self::Running | Self::Paused)
+    }
+    /// `pause` is allowed.
+    pub fn can_pause(self) -> bool {
         self == Self::Running
+    }
+    /// `unpause` is allowed.
+    pub fn can_resume(self) -> bool {
+        self == Self::Paused
     }
     /// `delete` without force is allowed.
     pub fn can_delete(self) -> bool {
@@ -76,6 +87,7 @@ impl std::fmt::Display for ContainerStatus {
         f.write_str(match self {
             Self::Created => "created",
             Self::Running => "running",
+            Self::Paused => "paused",
             Self::Stopped => "exited",
         })
     }
@@ -431,7 +443,11 @@ impl Container<'_> {
 
     /// Marks a "running" container whose process is gone as stopped.
     fn refresh(&mut self) -> Result<(), ContainerError> {
-        if self.state.status != ContainerStatus::Running || self.child.is_some() {
+        if !matches!(
+            self.state.status,
+            ContainerStatus::Running | ContainerStatus::Paused
+        ) || self.child.is_some()
+        {
             return Ok(());
         }
         let alive = match (self.state.pid, self.state.pid_start) {
@@ -486,7 +502,15 @@ mod tests {
     fn state_machine() {
         use ContainerStatus::*;
         assert!(Created.can_start() && Stopped.can_start() && !Running.can_start());
-        assert!(Running.can_kill() && !Created.can_kill() && !Stopped.can_kill());
+        assert!(
+            Running.can_kill() && Paused.can_kill() && !Created.can_kill() && !Stopped.can_kill()
+        );
+        assert!(
+            Running.can_pause()
+                && !Paused.can_pause()
+                && Paused.can_resume()
+                && !Running.can_resume()
+        );
         assert!(Created.can_delete() && Stopped.can_delete() && !Running.can_delete());
         assert_eq!(Stopped.to_string(), "exited");
     }

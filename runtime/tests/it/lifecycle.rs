@@ -226,3 +226,62 @@ fn exec_joins_the_container_with_the_same_confinement() {
     );
     assert_eq!(err.exit_code(), 127, "{err}");
 }
+
+#[test]
+fn pause_and_unpause_freeze_the_processes() {
+    require_env!("pause_and_unpause_freeze_the_processes");
+    let env = env();
+    let host = tempfile::tempdir().unwrap();
+    let id = new_id();
+    let sp = spec(
+        &env,
+        &id,
+        &RunOptions {
+            cmd: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "while :; do echo x >> /data/n; done".into(),
+            ],
+            mounts: vec![
+                bay_runtime::spec::MountSpec::parse_volume(&format!(
+                    "{}:/data",
+                    host.path().display()
+                ))
+                .unwrap(),
+            ],
+            ..Default::default()
+        },
+    );
+    let mut c = env.rt.create(id.clone(), &sp, &env.image).unwrap();
+    c.start(StdioConfig {
+        stdin: Stdio::Null,
+        stdout: Stdio::Null,
+        stderr: Stdio::Null,
+    })
+    .unwrap();
+    // The file only grows while the loop runs.
+    let count = || std::fs::metadata(host.path().join("n")).map_or(0, |m| m.len());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    c.pause().unwrap();
+    assert_eq!(c.status(), ContainerStatus::Paused);
+    assert_eq!(env.rt.load(&id).unwrap().status(), ContainerStatus::Paused);
+    let a = count();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let b = count();
+    assert!(matches!(
+        c.pause(),
+        Err(ContainerError::IncorrectStatus { .. })
+    ));
+    c.resume().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let d = count();
+    c.pause().unwrap();
+    // kill on a paused container thaws it so the signal lands.
+    c.kill(libc::SIGKILL).unwrap();
+    let st = c.wait().unwrap();
+    c.delete(false).unwrap();
+    assert!(a > 0, "the loop ran before the pause");
+    assert_eq!(a, b, "nothing ran while paused");
+    assert!(d > b, "it ran again after unpause ({b} -> {d})");
+    assert_eq!(st.code, 137);
+}
