@@ -571,3 +571,166 @@ pub fn root_role_key(root: &TufFile, role: RoleType) -> Result<Option<PublicKey>
         .and_then(|id| root.keys.get(id))
         .cloned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bay_signer::cert::{default_cert_validity, generate_root_certificate};
+    use bay_signer::editor::{NewRepoKeys, RepoEditor, build_snapshot};
+    use bay_signer::key::KeyAlgorithm;
+    use chrono::Duration;
+
+    fn stored_file(f: &NewTufFile) -> TufFile {
+        use sha2::Digest as _;
+        TufFile {
+            role: f.role.clone(),
+            version: f.version,
+            sha256: sha2::Sha256::digest(&f.data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            data: f.data.clone(),
+            created_at: 0,
+        }
+    }
+
+    struct Repo {
+        held: HeldKeys,
+        current: BTreeMap<String, TufFile>,
+        now: DateTime<Utc>,
+        activated: Vec<String>,
+        server_keys: Vec<String>,
+    }
+
+    /// A docker-style repository: the client uploads root + targets (and a
+    /// timestamp, which must be ignored); the server signs the rest.
+    fn repo() -> Repo {
+        let now = Utc::now();
+        let gun = Gun::new("reg:5000/team/app").unwrap();
+        let root = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+        let targets = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+        let ts = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let snap = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let mut ed = RepoEditor::create(
+            gun.clone(),
+            NewRepoKeys {
+                root: generate_root_certificate(&root, &gun, now, default_cert_validity()).unwrap(),
+                targets: targets.public_key().clone(),
+                snapshot: snap.public_key().clone(),
+                timestamp: ts.public_key().clone(),
+            },
+            now,
+        )
+        .unwrap();
+        // Signing with the server's keys too yields a client snapshot (not
+        // uploaded: the server must make one) and a client timestamp (uploaded:
+        // the server must ignore it and make its own).
+        let files = ed.sign(&[&root, &targets, &snap, &ts]).unwrap();
+        assert!(files.iter().any(|f| f.role.as_str() == "timestamp"));
+        let uploads = files
+            .into_iter()
+            .filter(|f| f.role.as_str() != "snapshot")
+            .map(|f| Upload {
+                role: f.role,
+                version: f.version,
+                data: f.bytes,
+            })
+            .collect();
+        let server_keys = vec![
+            snap.public_key().key_id().as_str().to_owned(),
+            ts.public_key().key_id().as_str().to_owned(),
+        ];
+        let held = HeldKeys(vec![("timestamp".into(), ts), ("snapshot".into(), snap)]);
+        let accepted = validate_update(&gun, uploads, &BTreeMap::new(), &held, now).unwrap();
+        let roles: Vec<&str> = accepted.files.iter().map(|f| f.role.as_str()).collect();
+        assert_eq!(roles, ["root", "targets", "snapshot", "timestamp"]);
+        let current = accepted
+            .files
+            .iter()
+            .map(|f| (f.role.clone(), stored_file(f)))
+            .collect();
+        Repo {
+            held,
+            current,
+            now,
+            activated: accepted.activate,
+            server_keys,
+        }
+    }
+
+    fn names(ts: &NewTufFile, snapshot: &[u8]) -> bool {
+        let t: Timestamp = parse_body(&ts.data).unwrap();
+        check_meta("snapshot", snapshot, &t.meta["snapshot"]).is_ok()
+    }
+
+    #[test]
+    fn root_upload_activates_the_server_keys_it_lists() {
+        let r = repo();
+        let mut got = r.activated.clone();
+        got.sort();
+        let mut want = r.server_keys.clone();
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn fresh_timestamp_is_left_alone() {
+        let r = repo();
+        assert!(refresh(&r.current, &r.held, r.now).unwrap().is_empty());
+    }
+
+    #[test]
+    fn expired_timestamp_is_re_signed_over_the_same_snapshot() {
+        let r = repo();
+        let later = r.now + Duration::days(15);
+        let out = refresh(&r.current, &r.held, later).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].role.as_str(), out[0].version), ("timestamp", 2));
+        assert!(names(&out[0], &r.current["snapshot"].data));
+        let t: Timestamp = parse_body(&out[0].data).unwrap();
+        assert!(t.expires > later + Duration::days(13));
+    }
+
+    #[test]
+    fn expired_snapshot_is_re_signed_with_a_timestamp_naming_it() {
+        let r = repo();
+        let later = r.now + Duration::days(4 * 365);
+        let out = refresh(&r.current, &r.held, later).unwrap();
+        let roles: Vec<(&str, u64)> = out.iter().map(|f| (f.role.as_str(), f.version)).collect();
+        assert_eq!(roles, [("snapshot", 2), ("timestamp", 2)]);
+        let old: Snapshot = parse_body(&r.current["snapshot"].data).unwrap();
+        let new: Snapshot = parse_body(&out[0].data).unwrap();
+        assert_eq!(old.meta, new.meta, "same roles, same hashes");
+        assert!(names(&out[1], &out[0].data));
+    }
+
+    #[test]
+    fn timestamp_naming_an_older_snapshot_is_replaced() {
+        let mut r = repo();
+        let (_, snap_key) = r
+            .held
+            .0
+            .iter()
+            .find(|(role, _)| role == "snapshot")
+            .unwrap();
+        let newer = build_snapshot(
+            2,
+            r.now + Duration::days(30),
+            [(&RoleName::root(), r.current["root"].data.as_slice())],
+            snap_key,
+        )
+        .unwrap();
+        let newer = NewTufFile {
+            role: "snapshot".into(),
+            version: 2,
+            data: newer.bytes,
+        };
+        r.current.insert("snapshot".into(), stored_file(&newer));
+        let out = refresh(&r.current, &r.held, r.now).unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(names(&out[0], &newer.data));
+        // Without the timestamp key nothing can be signed: serve as is.
+        r.held.0.retain(|(role, _)| role != "timestamp");
+        assert!(refresh(&r.current, &r.held, r.now).unwrap().is_empty());
+    }
+}
