@@ -196,8 +196,11 @@ impl Registry {
         });
         let uploads = self.state.uploads.clone();
         let ttl = self.state.config.limits.upload_ttl_secs;
+        // Sweep often enough that a session never outlives its TTL by more
+        // than a quarter of it (and at most a minute).
+        let sweep = Duration::from_secs((ttl / 4).clamp(1, 60));
         let janitor = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(sweep);
             loop {
                 tick.tick().await;
                 match uploads.expire(ttl).await {

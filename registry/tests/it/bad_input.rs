@@ -260,3 +260,68 @@ async fn bogus_content_range_and_huge_header() {
     let r = http.get(format!("{u}/v2/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_size_limit_and_upload_lifetime() {
+    let reg = support::spawn_with(|c| {
+        c.limits.blob_max_bytes = 4096;
+        c.limits.upload_ttl_secs = 2;
+    })
+    .await;
+    let http = Client::new();
+    let u = &reg.url;
+    // Over the blob limit: 413, declared or streamed, and nothing is visible.
+    let big = vec![7u8; 8192];
+    let d = Digest::sha256_of(&big);
+    let r = http
+        .post(format!("{u}/v2/a/blobs/uploads/?digest={d}"))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    assert_eq!(s, 413);
+    assert_eq!(code_of(s, &r.bytes().await.unwrap()), "SIZE_INVALID");
+    let r = http
+        .post(format!("{u}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let chunks = futures::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![1u8; 2048])));
+    let r = http
+        .patch(format!("{u}{loc}"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let r = http
+        .head(format!("{u}/v2/a/blobs/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // The refused chunk left the session as it was.
+    let r = http.get(format!("{u}{loc}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["range"], "0-0");
+
+    // An idle session expires after upload_ttl_secs, staged bytes and all.
+    let r = http
+        .patch(format!("{u}{loc}"))
+        .body(vec![1u8; 100])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = loc.rsplit('/').next().unwrap().to_owned();
+    let staged = reg.root.join("uploads").join(&id);
+    assert!(staged.exists());
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let r = http.get(format!("{u}{loc}")).send().await.unwrap();
+    let s = r.status().as_u16();
+    assert_eq!(s, 404);
+    assert_eq!(code_of(s, &r.bytes().await.unwrap()), "BLOB_UPLOAD_UNKNOWN");
+    assert!(!staged.exists(), "expired staging file removed");
+}
