@@ -27,6 +27,11 @@ impl Container<'_> {
         Ok(crate::rootfs::commit(&upper, out, compression)?)
     }
 
+    /// The host pids of every process in the container (`bay top`).
+    pub fn processes(&self) -> Result<Vec<i32>, ContainerError> {
+        Ok(self.rt.cgroups.pids(&self.state.cgroup)?)
+    }
+
     /// `bay stats --no-stream`.
     pub fn stats(&self) -> Result<CgroupStats, ContainerError> {
         Ok(self.rt.cgroups.stats(&self.state.cgroup)?)

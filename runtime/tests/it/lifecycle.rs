@@ -96,6 +96,12 @@ fn kill_stop_and_state_machine() {
     let listed = env.rt.list().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].status, ContainerStatus::Running);
+    let procs = c.processes().unwrap();
+    assert_eq!(
+        procs,
+        vec![c.state().pid.unwrap()],
+        "bay top: just the init"
+    );
     let stats = c.stats().unwrap();
     assert!(stats.pids_current >= 1, "{stats:?}");
     // PID 1 has no SIGTERM handler: docker stop falls back to SIGKILL.

@@ -107,7 +107,21 @@ pub struct Env {
     pub image: Vec<Digest>,
 }
 
+/// A hung container must not hang CI for its whole budget: the test binary
+/// exits after two minutes (the suite takes a few seconds).
+fn watchdog() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(std::time::Duration::from_secs(120));
+            eprintln!("runtime integration tests still running after 120 s: aborting");
+            std::process::exit(101);
+        });
+    });
+}
+
 pub fn env() -> Env {
+    watchdog();
     let dir = tempfile::Builder::new()
         .prefix("bay-rt-")
         .tempdir_in("/tmp")
