@@ -385,6 +385,12 @@ impl Uploads {
 
     async fn recover(&self, row: UploadRow) -> Result<Slot, UploadError> {
         let path = layout::upload_file(&self.root, &row.id);
+        if !path.exists() {
+            // The staged file was committed (or removed) just before a crash
+            // that kept the session row: the session is over.
+            self.meta.delete_upload(row.id).await?;
+            return Err(UploadError::Unknown(row.id));
+        }
         let (p, size, alg) = (path.clone(), row.size, row.algorithm);
         let (file, hasher) = tokio::task::spawn_blocking(move || {
             let file = open_truncated(&p, size)?;
