@@ -819,3 +819,241 @@ async fn notary_cli_behaves_the_same_against_bay_and_notary_server() {
     assert!(!ok("verify tampered").ok);
     assert!(!ok("fresh client list after delete").ok);
 }
+
+/// The same bad requests and attacks against notary-server and bay-registry
+/// give the same status, code and detail (host normalized).
+async fn probe(url: &str, host: &str) -> Vec<(&'static str, u16, String)> {
+    let c = Client::new(url);
+    let gun = Gun::new(format!("{host}/wire/app")).unwrap();
+    let mut out = Vec::new();
+    let norm = |v: &Value| {
+        let e = &v["errors"][0];
+        format!("{} {}", e["code"], e["detail"]).replace(host, "<host>")
+    };
+    macro_rules! rec {
+        ($label:expr, $res:expr) => {{
+            let (s, v): (u16, Value) = $res;
+            out.push(($label, s, norm(&v)));
+        }};
+    }
+    async fn raw(r: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = r.send().await.unwrap();
+        let s = r.status().as_u16();
+        (
+            s,
+            serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
+        )
+    }
+    let base = format!("{url}/v2/{gun}/_trust");
+    rec!(
+        "GET unknown root.json",
+        raw(c.http.get(format!("{base}/tuf/root.json"))).await
+    );
+    rec!(
+        "GET 1.root.json",
+        raw(c.http.get(format!("{base}/tuf/1.root.json"))).await
+    );
+    rec!(
+        "GET root.<sum>.json",
+        raw(c
+            .http
+            .get(format!("{base}/tuf/root.{}.json", "0".repeat(64))))
+        .await
+    );
+    rec!(
+        "GET bad checksum",
+        raw(c.http.get(format!("{base}/tuf/root.abc.json"))).await
+    );
+    rec!(
+        "GET targets.key",
+        raw(c.http.get(format!("{base}/tuf/targets.key"))).await
+    );
+    rec!("PUT tuf/", raw(c.http.put(format!("{base}/tuf/"))).await);
+    rec!(
+        "POST not multipart",
+        raw(c.http.post(format!("{base}/tuf/")).body("x")).await
+    );
+    rec!(
+        "POST role foo",
+        c.upload_raw(&gun, vec![("foo".into(), b"{}".to_vec())])
+            .await
+    );
+    rec!(
+        "POST not json",
+        c.upload_raw(&gun, vec![("targets".into(), b"nope".to_vec())])
+            .await
+    );
+    rec!(
+        "changefeed no records",
+        raw(c.http.get(format!("{base}/changefeed"))).await
+    );
+    rec!(
+        "changefeed records=x",
+        raw(c.http.get(format!("{base}/changefeed?records=x"))).await
+    );
+    let k = keys();
+    let snap = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let ts_key = c.key(&gun, "timestamp").await;
+    let new_keys = |cn: &Gun| NewRepoKeys {
+        root: cert(&k.root, cn),
+        targets: k.targets.public_key().clone(),
+        snapshot: snap.public_key().clone(),
+        timestamp: ts_key.clone(),
+    };
+    let mut ed = RepoEditor::create(gun.clone(), new_keys(&gun), Utc::now()).unwrap();
+    let v1 = ed.sign(&[&k.root, &k.targets, &snap]).unwrap();
+    rec!(
+        "targets without root",
+        c.upload(&gun, &[find(&v1, "targets")]).await
+    );
+    let other = Gun::new(format!("{host}/wire/other")).unwrap();
+    let mut wrong = RepoEditor::create(gun.clone(), new_keys(&other), Utc::now()).unwrap();
+    let w = wrong.sign(&[&k.root, &k.targets, &snap]).unwrap();
+    rec!(
+        "CN mismatch",
+        c.upload(&gun, &w.iter().collect::<Vec<_>>()).await
+    );
+    rec!(
+        "valid v1",
+        c.upload(&gun, &v1.iter().collect::<Vec<_>>()).await
+    );
+    rec!(
+        "replay v1",
+        c.upload(&gun, &v1.iter().collect::<Vec<_>>()).await
+    );
+    ed.add_target(&RoleName::targets(), "v2", FileMeta::docker([2; 32], 2))
+        .unwrap();
+    let v2 = ed.sign(&[&k.targets, &snap]).unwrap();
+    rec!("no snapshot", c.upload(&gun, &[find(&v2, "targets")]).await);
+    let stale = build_snapshot(
+        2,
+        Utc::now() + chrono::Duration::days(30),
+        [
+            (&RoleName::root(), find(&v1, "root").bytes.as_slice()),
+            (&RoleName::targets(), find(&v1, "targets").bytes.as_slice()),
+        ],
+        &snap,
+    )
+    .unwrap();
+    let old_targets = find(&v1, "targets").sha256_hex();
+    rec!(
+        "mix-and-match",
+        c.upload(&gun, &[find(&v2, "targets"), &stale]).await
+    );
+    // The message names the hash the snapshot claims (the old targets).
+    // Go checks the hashes in map order (random), so the algorithm named
+    // varies; normalize it and the old targets' digests.
+    let old512: String = FileMeta::of_bytes(&find(&v1, "targets").bytes)
+        .hashes
+        .sha512()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if let Some(last) = out.last_mut() {
+        last.2 = last
+            .2
+            .replace(&old_targets, "<old targets digest>")
+            .replace(&old512, "<old targets digest>")
+            .replace("sha512 checksum", "sha256 checksum");
+    }
+    let stranger = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    let body = ed.targets(&RoleName::targets()).unwrap().clone();
+    let forged = sign_metadata(
+        &RoleName::targets(),
+        body.version,
+        &body,
+        &[(&stranger as &dyn Sign, stranger.public_key().key_id())],
+    )
+    .unwrap();
+    rec!(
+        "unknown key",
+        c.upload(&gun, &[&forged, find(&v2, "snapshot")]).await
+    );
+    let mut root3: bay_signer::schema::Root = serde_json::from_value(
+        serde_json::from_slice::<Value>(&find(&v1, "root").bytes).unwrap()["signed"].clone(),
+    )
+    .unwrap();
+    root3.version = 3;
+    let rid = root3.roles["root"].keyids[0].clone();
+    let jump = sign_metadata(&RoleName::root(), 3, &root3, &[(&k.root as &dyn Sign, rid)]).unwrap();
+    rec!("root version jump", c.upload(&gun, &[&jump]).await);
+    // A root rotation signed only by the new root key.
+    let new_root = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    let new_cert = cert(&new_root, &gun);
+    let mut rot = root3.clone();
+    rot.version = 2;
+    rot.keys.remove(&rot.roles["root"].keyids[0].clone());
+    rot.keys.insert(new_cert.key_id(), new_cert.clone());
+    if let Some(rk) = rot.roles.get_mut("root") {
+        rk.keyids = vec![new_cert.key_id()];
+    }
+    let rogue = sign_metadata(
+        &RoleName::root(),
+        2,
+        &rot,
+        &[(&new_root as &dyn Sign, new_cert.key_id())],
+    )
+    .unwrap();
+    rec!("rotation without old root", c.upload(&gun, &[&rogue]).await);
+    rec!(
+        "valid v2",
+        c.upload(&gun, &[find(&v2, "targets"), find(&v2, "snapshot")])
+            .await
+    );
+    // The changefeed: field names, versions and categories.
+    let (s, feed) = raw(c.http.get(format!("{base}/changefeed?records=10"))).await;
+    let recs = feed["records"].as_array().cloned().unwrap_or_default();
+    let summary: Vec<String> = recs
+        .iter()
+        .map(|r| {
+            let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+            format!(
+                "{keys:?} {} {} {}",
+                r["Version"],
+                r["Category"],
+                r["SHA256"].as_str().map_or(0, str::len)
+            )
+        })
+        .collect();
+    out.push(("changefeed", s, format!("{} {summary:?}", feed["count"])));
+    let ts_sha = c.get(&gun, "timestamp.json").await.bytes().await.unwrap();
+    let want: String = FileMeta::of_bytes(&ts_sha)
+        .hashes
+        .sha256()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(recs.last().unwrap()["SHA256"], want.as_str(), "{url}");
+    rec!("DELETE", raw(c.http.delete(format!("{base}/tuf/"))).await);
+    rec!(
+        "GET after delete",
+        raw(c.http.get(format!("{base}/tuf/root.json"))).await
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wire_errors_match_notary_server() {
+    if !have("notary-server") {
+        eprintln!("SKIP: notary-server (Debian package `notary`) is not installed");
+        return;
+    }
+    let mut ns = start_notary_server().await;
+    let reg = support::spawn().await;
+    let theirs = probe(&ns.url, &ns.host).await;
+    let ours = probe(&reg.url, &reg.host).await;
+    let _ = ns.child.kill().await;
+    let mut diffs = Vec::new();
+    for (t, o) in theirs.iter().zip(&ours) {
+        eprintln!(
+            "{}: notary-server {} {} | bay {} {}",
+            t.0, t.1, t.2, o.1, o.2
+        );
+        if t != o {
+            diffs.push(t.0);
+        }
+    }
+    assert!(diffs.is_empty(), "differ: {diffs:?}");
+}
