@@ -292,7 +292,11 @@ fn ptrs(v: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// Clones a host path for a bind mount (recursive, read-only if asked).
-fn open_bind_source(source: &str, read_only: bool) -> Result<(OwnedFd, bool), PlanError> {
+fn open_bind_source(
+    source: &str,
+    read_only: bool,
+    nodev: bool,
+) -> Result<(OwnedFd, bool), PlanError> {
     use super::syscall::{AT_RECURSIVE, OPEN_TREE_CLONE, Syscall};
     let sys = super::syscall::LinuxSyscall;
     let c = cstr("bind source", source)?;
@@ -304,12 +308,21 @@ fn open_bind_source(source: &str, read_only: bool) -> Result<(OwnedFd, bool), Pl
         .open_tree(libc::AT_FDCWD, &c, OPEN_TREE_CLONE | AT_RECURSIVE)
         .map(crate::sys::own_fd)
         .map_err(err)?;
+    // Read-only if asked; nodev when no device cgroup guards device nodes
+    // (cgroup v2 here), so a rw volume cannot host a usable block device.
+    let mut set = 0;
     if read_only {
+        set |= attr::RDONLY;
+    }
+    if nodev {
+        set |= attr::NODEV;
+    }
+    if set != 0 {
         sys.mount_setattr(
             fd.as_raw_fd(),
             c"",
             super::syscall::AT_EMPTY_PATH | AT_RECURSIVE,
-            attr::RDONLY,
+            set,
             0,
         )
         .map_err(err)?;
@@ -351,7 +364,7 @@ impl InitPlan {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let ro = options.iter().any(|o| o == "ro");
-                let (fd, is_dir) = open_bind_source(&src, ro)?;
+                let (fd, is_dir) = open_bind_source(&src, ro, !ctx.enforces_devices)?;
                 mounts.push(MountStep {
                     target,
                     kind: MountKind::Tree { fd, is_dir },

@@ -40,15 +40,25 @@ fn v2_clone_into_cgroup_path() {
         image: vec![digest],
     };
 
+    let vol = tempfile::tempdir().unwrap();
     let id = new_id();
     let script = "cat /proc/self/cgroup | grep '^0::'; grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6,8; \
                   mknod /tmp/k c 1 11 2>/dev/null; (true < /tmp/k) 2>/dev/null && echo rootfs-dev-ok; \
-                  mknod /dev/k c 1 11 2>/dev/null && echo dev-mknod-ok; grep -c Seccomp:.2 /proc/self/status";
+                  mknod /dev/k c 1 11 2>/dev/null && echo dev-mknod-ok; \
+                  mknod /vol/k c 1 11 2>/dev/null; (true < /vol/k) 2>/dev/null && echo volume-dev-ok; \
+                  grep -c Seccomp:.2 /proc/self/status";
     let sp = spec(
         &env,
         &id,
         &RunOptions {
             cmd: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            mounts: vec![
+                bay_runtime::spec::MountSpec::parse_volume(&format!(
+                    "{}:/vol",
+                    vol.path().display()
+                ))
+                .unwrap(),
+            ],
             ..Default::default()
         },
     );
@@ -87,6 +97,10 @@ fn v2_clone_into_cgroup_path() {
     assert!(
         !out.contains("dev-mknod-ok"),
         "/dev is read-only without a device cgroup: {out}"
+    );
+    assert!(
+        !out.contains("volume-dev-ok"),
+        "volumes are nodev without a device cgroup: {out}"
     );
     assert_eq!(lines.last().copied(), Some("1"), "{out}");
     assert!(
