@@ -13,6 +13,9 @@
 //!   mounts and resumable chunked uploads.
 //! - [`archive`] and [`import`]: `save`/`load` (docker-archive and OCI layout)
 //!   and `import` of a rootfs tarball.
+//! - [`credentials`]: stored logins — `$BAY_HOME/config.json` (refresh tokens
+//!   only, mode 0600, docker's shape) and docker's `config.json` with its
+//!   credential helpers, behind one [`registry::AuthProvider`].
 //! - [`commands`]: each CLI verb as a function writing docker's output to a
 //!   caller-supplied writer; the binary only parses flags and picks exit codes.
 //!
@@ -26,7 +29,7 @@
 //! - [`registry::AuthProvider`] supplies [`registry::Credentials`] (Basic or a
 //!   refresh token) per host; [`registry::RegistryClient::login`] checks a
 //!   password docker-style and returns the refresh token to store instead.
-//!   `bay login` plugs in here.
+//!   [`credentials::ConfigAuth`] is the provider every `bay` command uses.
 //! - [`store::ImageUsers`] tells `rmi`/`prune` which containers use an image
 //!   (the runtime plugs in here).
 //!
@@ -34,7 +37,8 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `BAY_DATA_ROOT` (`--data-root`) | image store; default `/var/lib/bay` for root, else `~/.local/share/bay` |
-//! | `BAY_HOME` | client state (`certs.d/<host>/*.crt` CAs, later tokens and trust); default `~/.bay` |
+//! | `BAY_HOME` | client state (`config.json` logins, `certs.d/<host>/*.crt` CAs, later trust); default `~/.bay` |
+//! | `DOCKER_CONFIG` | docker's config directory, read for logins bay has not stored itself; default `~/.docker` |
 //! | `BAY_INSECURE_REGISTRIES` (`--insecure-registry`) | comma list of `host:port` allowed over plain HTTP (loopback always is) |
 //! | `BAY_MAX_CONCURRENT_TRANSFERS` | layers pulled/pushed at once (default 6) |
 //! | `BAY_PUSH_CHUNK_SIZE` | blobs above this many bytes go up in resumable chunks of it (default 64 MiB) |
@@ -65,6 +69,7 @@
 
 pub mod archive;
 pub mod commands;
+pub mod credentials;
 pub mod format;
 pub mod image;
 pub mod import;

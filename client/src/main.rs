@@ -51,6 +51,10 @@ enum Cmd {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Log in to a registry (stores a refresh token, never the password)
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -249,6 +253,29 @@ struct PushArgs {
     name: String,
 }
 
+#[derive(Args)]
+struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Password (insecure: it shows in the process list and shell history; use --password-stdin)
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    password_stdin: bool,
+    /// The registry (host[:port]); bay has no default registry
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
+}
+
+#[derive(Args)]
+struct LogoutArgs {
+    /// The registry (host[:port])
+    #[arg(value_name = "SERVER")]
+    server: Option<String>,
+}
+
 fn env_list(var: &str) -> Vec<String> {
     std::env::var(var)
         .map(|v| {
@@ -307,6 +334,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(n) = env_num("BAY_PUSH_CHUNK_SIZE") {
         env.chunk_size = n.max(1);
     }
+    env.auth = std::sync::Arc::new(bay_client::credentials::ConfigAuth::new(
+        env.config_file.clone(),
+        bay_client::credentials::docker_config_path(),
+    ));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
@@ -428,8 +459,80 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 rt.block_on(commands::push(&env, &a.name, mode(a.quiet), out))?;
             }
         }
+        Cmd::Login(a) => {
+            drop(out);
+            login(&env, a)?;
+        }
+        Cmd::Logout(a) => {
+            let server = a.server.ok_or_else(no_server)?;
+            commands::logout(&env, &server, &mut out)?;
+        }
         Cmd::Image { .. } => {}
     }
+    Ok(())
+}
+
+fn no_server() -> anyhow::Error {
+    anyhow::anyhow!("bay has no default registry: name the server, e.g. `bay login 127.0.0.1:5000`")
+}
+
+/// Collects the username and password the way docker does (flags, stdin, or
+/// a prompt on a terminal), then logs in.
+fn login(env: &Env, a: LoginArgs) -> anyhow::Result<()> {
+    let server = a.server.ok_or_else(no_server)?;
+    let mut err = std::io::stderr();
+    let stdin = std::io::stdin();
+    if a.password_stdin && a.password.is_some() {
+        anyhow::bail!("--password and --password-stdin are mutually exclusive");
+    }
+    if a.password_stdin && a.username.is_none() {
+        anyhow::bail!("Must provide --username with --password-stdin");
+    }
+    let username = match a.username {
+        Some(u) => u,
+        None => {
+            if !stdin.is_terminal() {
+                anyhow::bail!(
+                    "cannot prompt for a username: standard input is not a terminal (use --username and --password-stdin)"
+                );
+            }
+            let stored = commands::stored_username(env, &server);
+            match &stored {
+                Some(s) => eprint!("Username ({s}): "),
+                None => eprint!("Username: "),
+            }
+            err.flush()?;
+            let mut line = String::new();
+            stdin
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the username")?;
+            match (line.trim(), stored) {
+                ("", Some(s)) => s,
+                (u, _) => u.to_owned(),
+            }
+        }
+    };
+    let password = if a.password_stdin {
+        commands::read_password_line(&mut stdin.lock())?
+    } else if let Some(p) = a.password {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        zeroize::Zeroizing::new(p)
+    } else {
+        if !stdin.is_terminal() {
+            anyhow::bail!(
+                "cannot prompt for a password: standard input is not a terminal (use --password-stdin)"
+            );
+        }
+        zeroize::Zeroizing::new(
+            rpassword::prompt_password("Password: ").context("cannot read the password")?,
+        )
+    };
+    let rt = runtime()?;
+    let mut out = std::io::stdout();
+    rt.block_on(commands::login(
+        env, &server, &username, &password, &mut out, &mut err,
+    ))?;
     Ok(())
 }
 

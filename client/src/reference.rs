@@ -230,7 +230,7 @@ impl std::str::FromStr for ImageRef {
 }
 
 /// Host names: DNS labels or an IPv4/bracketed IPv6 address, optional `:port`.
-fn validate_host(host: &str) -> Result<(), ReferenceError> {
+pub fn validate_host(host: &str) -> Result<(), ReferenceError> {
     let bad = || ReferenceError::InvalidHost {
         host: host.to_owned(),
     };

@@ -5,6 +5,7 @@
 mod archive;
 mod images;
 mod inspect;
+mod login;
 mod transfer;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub use archive::{import, load, save};
 pub use images::{ImagesOptions, images, prune, rmi, tag};
 pub use inspect::{HistoryOptions, InspectDoc, history, inspect, inspect_value};
+pub use login::{LoginOutcome, login, logout, read_password_line, stored_username};
 pub use transfer::{pull, pull_all_tags, push, push_all_tags};
 
 use crate::registry::{Anonymous, AuthProvider, ClientOptions};
@@ -38,6 +40,8 @@ pub struct Env {
     pub chunk_size: u64,
     /// `certs.d` directories (`<dir>/<host>/*.crt` CAs), e.g. `/etc/bay/certs.d`, `$BAY_HOME/certs.d`.
     pub certs_dirs: Vec<PathBuf>,
+    /// Where `login`/`logout` keep logins: `$BAY_HOME/config.json`.
+    pub config_file: PathBuf,
 }
 
 impl std::fmt::Debug for Env {
@@ -64,6 +68,7 @@ impl Env {
                 bay_home().join("certs.d"),
                 PathBuf::from("/etc/bay/certs.d"),
             ],
+            config_file: crate::credentials::bay_config_path(),
         }
     }
 
@@ -156,6 +161,21 @@ pub enum CommandError {
     /// `tag` with a digest destination.
     #[error("refusing to create a tag with a digest reference")]
     TagDigest,
+    /// The registry refused the username and password (docker's wording).
+    #[error("unauthorized: incorrect username or password")]
+    LoginFailed {
+        /// The registry host.
+        host: String,
+    },
+    /// `login` is missing something it needs.
+    #[error("{what}")]
+    LoginInput {
+        /// What is missing or wrong.
+        what: &'static str,
+    },
+    /// The credentials file.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
     /// Some of several names failed; each error was already printed.
     #[error("{failed} of the requested operations failed")]
     Partial {

@@ -26,6 +26,12 @@ pub enum RegistryError {
         /// The registry host.
         host: String,
     },
+    /// The registry is rate-limiting (e.g. after many failed logins).
+    #[error("too many requests: {host} is rate-limiting this client; wait a minute and try again")]
+    TooManyRequests {
+        /// The registry host.
+        host: String,
+    },
     /// Authenticated, but not allowed.
     #[error("denied: requested access to {repo} on {host} is denied")]
     Denied {

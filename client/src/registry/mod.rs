@@ -18,7 +18,7 @@ pub mod push;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -75,7 +75,43 @@ impl Default for ClientOptions {
 #[derive(Default)]
 struct AuthState {
     challenge: Option<Challenge>,
-    tokens: HashMap<String, String>,
+    /// Access tokens by scope set (this client is one host, so the key is
+    /// effectively (host, scopes)), each with the instant it stops being sent.
+    tokens: HashMap<String, CachedToken>,
+}
+
+struct CachedToken {
+    token: String,
+    expires: Instant,
+}
+
+/// Tokens are dropped from the cache this long before they expire, so a
+/// request is never sent with a token about to die in flight.
+const TOKEN_MARGIN: Duration = Duration::from_secs(10);
+
+/// How long a token may be used from now: `issued_at + expires_in` (the
+/// spec's default lifetime 60 s when absent or smaller), minus
+/// [`TOKEN_MARGIN`]. If the clocks disagree so much that the token looks
+/// already expired, trust `expires_in` from now rather than refetch forever.
+fn token_lifetime(
+    expires_in: Option<u64>,
+    issued_at: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Duration {
+    let life = expires_in.unwrap_or(60).max(60);
+    let age = issued_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| {
+            (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0)
+        });
+    let age = u64::try_from(age).unwrap_or(0);
+    let left = life.saturating_sub(age);
+    let left = if left <= TOKEN_MARGIN.as_secs() {
+        life
+    } else {
+        left
+    };
+    Duration::from_secs(left).saturating_sub(TOKEN_MARGIN)
 }
 
 /// A connection to one registry host.
@@ -319,7 +355,8 @@ impl RegistryClient {
             Challenge::Bearer { .. } => st
                 .tokens
                 .get(&scope_key(scopes))
-                .map(|t| format!("Bearer {t}")),
+                .filter(|t| t.expires > Instant::now())
+                .map(|t| format!("Bearer {}", t.token)),
         }
     }
 
@@ -425,6 +462,8 @@ impl RegistryClient {
                     .fetch_token(realm, service.as_deref(), &wanted, creds.as_ref())
                     .await?;
                 if let Ok(mut st) = self.state.lock() {
+                    let now = Instant::now();
+                    st.tokens.retain(|_, t| t.expires > now);
                     st.tokens.insert(scope_key(scopes), token);
                 }
             }
@@ -441,7 +480,7 @@ impl RegistryClient {
         service: Option<&str>,
         scopes: &[String],
         creds: Option<&Credentials>,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<CachedToken, RegistryError> {
         let mut url = parse_url(realm)?;
         let realm_host = url.host_str().unwrap_or("").to_owned();
         if creds.is_some() {
@@ -501,12 +540,15 @@ impl RegistryClient {
                     host: self.host.clone(),
                 });
             }
+            StatusCode::TOO_MANY_REQUESTS => return Err(self.too_many()),
             s => return Err(bad(format!("status {s}"))),
         }
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             token: Option<String>,
             access_token: Option<String>,
+            expires_in: Option<u64>,
+            issued_at: Option<String>,
         }
         let body = resp
             .bytes()
@@ -517,10 +559,17 @@ impl RegistryClient {
                 source,
             })?;
         let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
-        t.token
+        let lifetime = token_lifetime(t.expires_in, t.issued_at.as_deref(), chrono::Utc::now());
+        let token = t
+            .token
             .or(t.access_token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| bad("no token field".to_owned()))
+            .ok_or_else(|| bad("no token field".to_owned()))?;
+        tracing::debug!(realm, scopes = ?scopes, lifetime_s = lifetime.as_secs(), "got an access token");
+        Ok(CachedToken {
+            token,
+            expires: Instant::now() + lifetime,
+        })
     }
 
     /// Turns a failed response into the most specific error we can name.
@@ -1000,10 +1049,10 @@ impl RegistryClient {
                             .header(header::AUTHORIZATION, &auth)
                     })
                     .await?;
-                if resp.status().is_success() {
-                    Ok(None)
-                } else {
-                    Err(unauthorized())
+                match resp.status() {
+                    s if s.is_success() => Ok(None),
+                    StatusCode::TOO_MANY_REQUESTS => Err(self.too_many()),
+                    _ => Err(unauthorized()),
                 }
             }
             Some(Challenge::Bearer { realm, service, .. }) => {
@@ -1026,8 +1075,10 @@ impl RegistryClient {
                             .header(header::AUTHORIZATION, &auth)
                     })
                     .await?;
-                if !resp.status().is_success() {
-                    return Err(unauthorized());
+                match resp.status() {
+                    s if s.is_success() => {}
+                    StatusCode::TOO_MANY_REQUESTS => return Err(self.too_many()),
+                    _ => return Err(unauthorized()),
                 }
                 #[derive(serde::Deserialize)]
                 struct T {
@@ -1049,6 +1100,12 @@ impl RegistryClient {
                     .filter(|t| !t.is_empty())
                     .map(Zeroizing::new))
             }
+        }
+    }
+
+    fn too_many(&self) -> RegistryError {
+        RegistryError::TooManyRequests {
+            host: self.host.clone(),
         }
     }
 
@@ -1165,6 +1222,33 @@ mod tests {
         assert_eq!(range_end(&h), Some(9));
         h.insert(header::RANGE, "garbage".parse().unwrap());
         assert_eq!(range_end(&h), None);
+    }
+
+    #[test]
+    fn token_lifetimes_honour_expires_in_and_issued_at() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:10:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let s = |d: Duration| d.as_secs();
+        assert_eq!(s(token_lifetime(Some(300), None, now)), 290);
+        // The spec's default and floor: 60 s.
+        assert_eq!(s(token_lifetime(None, None, now)), 50);
+        assert_eq!(s(token_lifetime(Some(5), None, now)), 50);
+        // Issued two minutes ago: three minutes left.
+        assert_eq!(
+            s(token_lifetime(Some(300), Some("2026-01-01T00:08:00Z"), now)),
+            170
+        );
+        // A clock far ahead of the issuer's does not make every token stale.
+        assert_eq!(
+            s(token_lifetime(Some(300), Some("2025-12-31T00:00:00Z"), now)),
+            290
+        );
+        // Issued "in the future" (our clock behind): full lifetime.
+        assert_eq!(
+            s(token_lifetime(Some(300), Some("2026-01-01T01:00:00Z"), now)),
+            290
+        );
     }
 
     #[test]

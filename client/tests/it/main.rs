@@ -10,6 +10,7 @@ mod auth;
 mod common;
 mod flows;
 mod interop;
+mod login;
 mod resume;
 mod tls;
 mod trust;
