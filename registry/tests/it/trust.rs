@@ -564,6 +564,49 @@ async fn client_snapshot_mix_and_match_and_cn_are_checked() {
         find(&v2, "snapshot").bytes,
         "the uploaded snapshot is served byte for byte"
     );
+
+    // docker's signer model: targets delegates to targets/releases; a tag
+    // signed into the delegation is served and verifies; a delegation
+    // signed by the wrong key is refused.
+    let alice = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    ed.add_signer("alice", &[alice.public_key().clone()])
+        .unwrap();
+    ed.add_target(&RoleName::releases(), "v9", FileMeta::docker([9; 32], 9))
+        .unwrap();
+    let v3 = ed.sign(&[&k.targets, &alice, &snapshot]).unwrap();
+    let roles: Vec<&str> = v3.iter().map(|f| f.role.as_str()).collect();
+    assert_eq!(roles, ["targets", "targets/releases", "snapshot"]);
+    let mallory = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    let rel = ed.targets(&RoleName::releases()).unwrap().clone();
+    let forged = sign_metadata(
+        &RoleName::releases(),
+        rel.version,
+        &rel,
+        &[(&mallory as &dyn Sign, mallory.public_key().key_id())],
+    )
+    .unwrap();
+    let res = c
+        .upload(
+            &gun,
+            &[find(&v3, "targets"), &forged, find(&v3, "snapshot")],
+        )
+        .await;
+    assert_invalid(
+        &res,
+        "ErrBadTargets",
+        "valid signatures did not meet threshold for targets/releases",
+    );
+    let refs: Vec<&SignedRole> = v3.iter().collect();
+    let res = c.upload(&gun, &refs).await;
+    assert_eq!(res.0, 200, "{}", res.1);
+    let repo = c.verify(&gun).await;
+    let t = repo.lookup("v9").unwrap();
+    assert_eq!(t.role, RoleName::releases());
+    assert_eq!(t.signers, vec![alice.public_key().key_id()]);
+    assert_eq!(
+        c.bytes(&gun, "targets/releases.json").await,
+        find(&v3, "targets/releases").bytes
+    );
 }
 
 // ---- the notary CLI against both servers ----
