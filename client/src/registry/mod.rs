@@ -388,6 +388,7 @@ impl RegistryClient {
         attempts: u32,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
+        self.prefetch_token(scopes).await?;
         let mut challenged = false;
         loop {
             let auth = self.auth_header(scopes);
@@ -431,6 +432,39 @@ impl RegistryClient {
                     host: self.host.clone(),
                 })?;
             self.answer_challenge(ch, scopes).await?;
+        }
+    }
+
+    /// Against a token registry, gets the token for `scopes` before sending
+    /// when none is cached (or it expired), instead of after a 401: one round
+    /// trip less per scope, and an upload body is never sent only to be
+    /// refused. Refused credentials are final (asking again after a 401 would
+    /// only count one more failed login); any other failure lets the request
+    /// go out and the registry's own challenge be answered as usual.
+    async fn prefetch_token(&self, scopes: &[Scope]) -> Result<(), RegistryError> {
+        if scopes.is_empty() || self.auth_header(scopes).is_some() {
+            return Ok(());
+        }
+        let ch = self.state.lock().ok().and_then(|s| s.challenge.clone());
+        let Some(Challenge::Bearer { realm, service, .. }) = ch else {
+            return Ok(());
+        };
+        let ch = Challenge::Bearer {
+            realm,
+            service,
+            scope: None,
+        };
+        match self.answer_challenge(ch, scopes).await {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (RegistryError::Unauthorized { .. }
+                | RegistryError::TooManyRequests { .. }
+                | RegistryError::InsecureRealm { .. }),
+            ) => Err(e),
+            Err(e) => {
+                tracing::debug!(host = %self.host, error = %e, "token prefetch failed; the request will be challenged");
+                Ok(())
+            }
         }
     }
 

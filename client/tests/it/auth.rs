@@ -18,6 +18,8 @@ struct Fake {
     addr: String,
     basic_mode: bool,
     log: Arc<Mutex<Vec<String>>>,
+    /// 401 challenges served.
+    challenges: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
@@ -25,6 +27,8 @@ const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.im
 const ALICE: &str = "Basic YWxpY2U6c2VjcmV0";
 
 fn challenge(f: &Fake, scope: Option<&str>) -> Response {
+    f.challenges
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let v = if f.basic_mode {
         r#"Basic realm="fake""#.to_owned()
     } else {
@@ -131,6 +135,7 @@ async fn start(basic_mode: bool) -> Fake {
         addr: l.local_addr().unwrap().to_string(),
         basic_mode,
         log: Arc::default(),
+        challenges: Arc::default(),
     };
     let app = Router::new()
         .route("/v2/", get(ping))
@@ -178,6 +183,12 @@ async fn bearer_challenge_fetches_a_scoped_token_with_basic_credentials() {
         "{log:?}"
     );
     assert!(log[0].contains(r#"account=Some(["alice"])"#), "{log:?}");
+    // Only the ping was challenged: the token was fetched before the request.
+    assert_eq!(
+        f.challenges.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "requests sent without a token"
+    );
 }
 
 #[tokio::test]

@@ -116,6 +116,12 @@ pub const DISTRIBUTION: &str = "/usr/bin/docker-registry";
 
 /// CNCF Distribution 2.8.2 (Debian's docker-registry), or None with a printed reason.
 pub fn distribution() -> Option<Registry> {
+    distribution_with(|_| String::new())
+}
+
+/// Distribution with extra top-level config lines, made from its temp dir
+/// (e.g. an `auth:` section pointing at a file written there).
+pub fn distribution_with(extra: impl FnOnce(&Path) -> String) -> Option<Registry> {
     if !have(DISTRIBUTION) {
         eprintln!("SKIP: {DISTRIBUTION} is not installed (apt-get install docker-registry)");
         return None;
@@ -123,10 +129,11 @@ pub fn distribution() -> Option<Registry> {
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let cfg = dir.path().join("config.yml");
+    let extra = extra(dir.path());
     std::fs::write(
         &cfg,
         format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n",
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n{extra}",
             dir.path().join("data").display()
         ),
     )

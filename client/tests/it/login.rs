@@ -125,7 +125,8 @@ impl Client {
         let mut child = c.spawn().unwrap();
         let mut pipe = child.stdin.take().unwrap();
         if let Some(s) = stdin {
-            pipe.write_all(s.as_bytes()).unwrap();
+            // bay may exit (e.g. on a usage error) before reading: EPIPE is fine.
+            let _ = pipe.write_all(s.as_bytes());
         }
         drop(pipe);
         child.wait_with_output().unwrap()
@@ -430,4 +431,59 @@ fn logins_from_docker_config_and_credential_helpers() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// Distribution with htpasswd: Basic auth, no tokens. The login must check
+/// the password, then store it (docker's base64) with a clear warning.
+#[test]
+fn basic_only_registries_fall_back_to_the_password_with_a_warning() {
+    if !have("/usr/bin/htpasswd") {
+        eprintln!("SKIP: htpasswd missing (apt-get install apache2-utils)");
+        return;
+    }
+    let Some(reg) = distribution_with(|dir| {
+        let file = dir.join("htpasswd");
+        let o = Command::new("/usr/bin/htpasswd")
+            .args(["-Bbn", "bob", "bob-secret-9"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        std::fs::write(&file, o.stdout).unwrap();
+        format!(
+            "auth: {{htpasswd: {{realm: basic-realm, path: {}}}}}\n",
+            file.display()
+        )
+    }) else {
+        return;
+    };
+    let host = reg.addr.clone();
+    let c = Client::new();
+    let Some(_) = c.image(&host, "basic") else {
+        return;
+    };
+    let remote = format!("{host}/team/app:basic");
+    let o = c.login(&host, "bob", "not-it");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unauthorized: incorrect username or password")
+    );
+    assert!(!c.config().exists());
+    let o = c.login(&host, "bob", "bob-secret-9");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let warn = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        warn.contains("WARNING!")
+            && warn.contains("cannot issue a token")
+            && warn.contains("base64"),
+        "{warn}"
+    );
+    let cfg = c.config_json();
+    let auth = cfg["auths"][&host]["auth"].as_str().unwrap();
+    let plain = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .unwrap();
+    assert_eq!(plain, b"bob:bob-secret-9");
+    let mode = std::fs::metadata(c.config()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    c.ok(&["push", "-q", &remote], None);
 }
