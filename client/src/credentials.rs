@@ -173,10 +173,7 @@ impl ConfigFile {
     /// Writes the file atomically with mode 0600: a temp file (created 0600)
     /// in the same directory, fsynced, then renamed over `path`.
     pub fn save(&self, path: &Path) -> Result<(), CredentialsError> {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = config_dir(path);
         let io = |op: &'static str, p: &Path| {
             let p = p.to_owned();
             move |source| CredentialsError::Io {
@@ -185,14 +182,7 @@ impl ConfigFile {
                 source,
             }
         };
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt as _;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io("create", dir))?;
-        }
+        create_private_dir(dir)?;
         let json = Zeroizing::new(serde_json::to_vec_pretty(self).map_err(|source| {
             CredentialsError::Parse {
                 path: path.to_owned(),
@@ -217,6 +207,41 @@ impl ConfigFile {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+
+    /// Read-modify-write of `path` under an exclusive `flock` on
+    /// `.config.json.lock` next to it, so two `bay login`s for different
+    /// hosts at once both keep their entry.
+    pub fn update<R>(
+        path: &Path,
+        f: impl FnOnce(&mut ConfigFile) -> R,
+    ) -> Result<R, CredentialsError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let dir = config_dir(path);
+        create_private_dir(dir)?;
+        let lock_path = dir.join(".config.json.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|source| CredentialsError::Io {
+                op: "open",
+                path: lock_path.clone(),
+                source,
+            })?;
+        let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(
+            |(_, errno)| CredentialsError::Io {
+                op: "lock",
+                path: lock_path.clone(),
+                source: std::io::Error::from(errno),
+            },
+        )?;
+        let mut cfg = Self::load(path)?;
+        let r = f(&mut cfg);
+        cfg.save(path)?;
+        Ok(r)
     }
 
     /// The `auths` key matching `host`, whatever form it was written in.
@@ -245,6 +270,29 @@ impl ConfigFile {
             .find(|(k, _)| key_host(k) == host)
             .map(|(_, v)| v.as_str())
     }
+}
+
+fn config_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Creates `dir` (and parents) with mode 0700 when missing.
+fn create_private_dir(dir: &Path) -> Result<(), CredentialsError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| CredentialsError::Io {
+            op: "create",
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 /// The host part of a config key (`https://host:port/v1/` → `host:port`).
@@ -493,6 +541,29 @@ mod tests {
         assert!(parse_server("").is_err());
         assert!(parse_server("bad host").is_err());
         assert!(parse_server("a:b").is_err());
+    }
+
+    #[test]
+    fn concurrent_updates_keep_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("home/config.json");
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for j in 0..10 {
+                        ConfigFile::update(&path, |c| {
+                            c.auths.insert(format!("h{i}-{j}:1"), AuthEntry::default());
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(ConfigFile::load(&path).unwrap().auths.len(), 80);
     }
 
     #[test]

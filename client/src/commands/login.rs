@@ -66,20 +66,15 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut cfg = ConfigFile::load(&env.config_file)?;
-    cfg.remove(&host);
-    let outcome = match token {
-        Some(t) => {
-            cfg.auths.insert(
-                host.clone(),
-                AuthEntry {
-                    identitytoken: Some(t.to_string()),
-                    username: Some(username.to_owned()),
-                    ..AuthEntry::default()
-                },
-            );
-            LoginOutcome::Token
-        }
+    let (entry, outcome) = match token {
+        Some(t) => (
+            AuthEntry {
+                identitytoken: Some(t.to_string()),
+                username: Some(username.to_owned()),
+                ..AuthEntry::default()
+            },
+            LoginOutcome::Token,
+        ),
         None => {
             writeln!(
                 err,
@@ -90,18 +85,21 @@ pub async fn login(
                 env.config_file.display()
             )
             .map_err(out_err)?;
-            cfg.auths.insert(
-                host.clone(),
+            (
                 AuthEntry {
                     auth: Some(credentials::encode_auth(username, password)),
                     username: Some(username.to_owned()),
                     ..AuthEntry::default()
                 },
-            );
-            LoginOutcome::Password
+                LoginOutcome::Password,
+            )
         }
     };
-    cfg.save(&env.config_file)?;
+    ConfigFile::update(&env.config_file, |cfg| {
+        // One entry per host, whatever form (`https://…`) an older one used.
+        cfg.remove(&host);
+        cfg.auths.insert(host.clone(), entry);
+    })?;
     tracing::debug!(host, file = %env.config_file.display(), ?outcome, "login stored");
     writeln!(out, "Login Succeeded").map_err(out_err)?;
     Ok(outcome)
@@ -111,13 +109,12 @@ pub async fn login(
 /// (docker's own file is left alone). Returns whether there was one.
 pub fn logout(env: &Env, server: &str, out: &mut dyn Write) -> Result<bool, CommandError> {
     let host = credentials::parse_server(server)?;
-    let mut cfg = ConfigFile::load(&env.config_file)?;
-    if !cfg.remove(&host) {
+    if ConfigFile::load(&env.config_file)?.entry(&host).is_none() {
         writeln!(out, "Not logged in to {host}").map_err(out_err)?;
         return Ok(false);
     }
     writeln!(out, "Removing login credentials for {host}").map_err(out_err)?;
-    cfg.save(&env.config_file)?;
+    ConfigFile::update(&env.config_file, |cfg| cfg.remove(&host))?;
     Ok(true)
 }
 
