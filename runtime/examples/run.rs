@@ -73,7 +73,16 @@ fn main() -> anyhow::Result<()> {
         bail!("usage: run [--prepare] [--privileged] [--print-spec] STATE_ROOT CMD...");
     }
     let root = PathBuf::from(&args[0]);
-    let mut rt = Runtime::open(&root).context("opening the runtime")?;
+    // BAY_CGROUP2=DIR: drive a cgroup2 hierarchy at DIR (e.g. the hybrid
+    // host's /sys/fs/cgroup/unified) to time the CLONE_INTO_CGROUP path.
+    let mut rt = match std::env::var_os("BAY_CGROUP2") {
+        Some(dir) => Runtime::with_cgroups(
+            &root,
+            Box::new(bay_runtime::cgroups::CgroupV2::new(PathBuf::from(dir))),
+        ),
+        None => Runtime::open(&root),
+    }
+    .context("opening the runtime")?;
     // BAY_RUN_DIR: a tmpfs for the --rm container's upper/work dirs.
     if let Some(run_dir) = std::env::var_os("BAY_RUN_DIR") {
         rt = rt.with_run_dir(PathBuf::from(run_dir))?;
