@@ -359,6 +359,38 @@ fn logins_from_docker_config_and_credential_helpers() {
     d.ok(&["pull", "-q", &remote], None);
     assert_eq!(d.bay.ok(&["inspect", "-f", "{{.Id}}", &remote]).trim(), id);
 
+    // What the real docker CLI writes (no daemon needed for a login) works too.
+    if have("/usr/bin/docker") {
+        let k = Client::new();
+        let mut child = Command::new("/usr/bin/docker")
+            .args(["login", &host, "-u", "alice", "--password-stdin"])
+            .env("DOCKER_CONFIG", k.docker_dir())
+            .env(
+                "DOCKER_HOST",
+                format!("unix://{}/no-daemon.sock", k.docker_dir().display()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSWORD}\n").as_bytes());
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "docker login: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        k.ok(&["pull", "-q", &remote], None);
+        assert_eq!(k.bay.ok(&["inspect", "-f", "{{.Id}}", &remote]).trim(), id);
+    } else {
+        eprintln!("SKIP (part): the docker CLI is not installed");
+    }
+
     // bay's own login wins over docker's: a bogus bay entry is what gets used.
     let w = Client::new();
     std::fs::copy(
@@ -486,4 +518,79 @@ fn basic_only_registries_fall_back_to_the_password_with_a_warning() {
     let mode = std::fs::metadata(c.config()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     c.ok(&["push", "-q", &remote], None);
+}
+
+/// On a terminal (a pty from `script`), login prompts for the username and,
+/// without echo, the password; the second time the stored username is the
+/// default.
+#[test]
+fn interactive_login_prompts_on_a_terminal() {
+    if !have("/usr/bin/script") {
+        eprintln!("SKIP: script(1) missing (util-linux)");
+        return;
+    }
+    let Some(s) = setup() else { return };
+    let host = s.reg.addr.clone();
+    let c = Client::new();
+    // Answers each prompt once it is on the terminal, as a person would (so
+    // the password is typed only after echo was switched off).
+    let tty_login = |answers: &[(&str, &str)]| {
+        use std::io::Read as _;
+        let line = format!("'{}' login {host}", env!("CARGO_BIN_EXE_bay"));
+        let mut child = Command::new("/usr/bin/script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("BAY_HOME", c.home())
+            .env("DOCKER_CONFIG", c.docker_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        let mut pipe = child.stdin.take().unwrap();
+        for (prompt, answer) in answers {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !seen.lock().unwrap().contains(prompt) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no {prompt:?} prompt: {}",
+                    seen.lock().unwrap()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            // Let the prompt's terminal-mode switch (no echo) take effect.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let _ = pipe.write_all(format!("{answer}\n").as_bytes());
+        }
+        drop(pipe);
+        let _ = child.wait();
+        reader.join().unwrap();
+        let out = seen.lock().unwrap().clone();
+        out
+    };
+    let out = tty_login(&[("Username: ", "alice"), ("Password: ", PASSWORD)]);
+    assert!(out.contains("Username: "), "{out}");
+    assert!(out.contains("Password: "), "{out}");
+    assert!(out.contains("Login Succeeded"), "{out}");
+    assert!(!out.contains(PASSWORD), "the password was echoed: {out}");
+    assert!(c.config_json()["auths"][&host]["identitytoken"].is_string());
+    let out = tty_login(&[("Username (alice): ", ""), ("Password: ", PASSWORD)]);
+    assert!(out.contains("Username (alice): "), "{out}");
+    assert!(out.contains("Login Succeeded"), "{out}");
+    assert_eq!(c.config_json()["auths"][&host]["username"], "alice");
 }
