@@ -401,7 +401,7 @@ mod tests {
             assert_eq!(g.as_str().parse::<Group>().unwrap(), g);
         }
         assert!("PULL".parse::<Group>().is_ok());
-        assert!("auth".parse::<Group>().is_err());
+        assert!("nonsense".parse::<Group>().is_err());
     }
 
     #[test]
