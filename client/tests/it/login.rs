@@ -580,8 +580,7 @@ fn interactive_login_prompts_on_a_terminal() {
         drop(pipe);
         let _ = child.wait();
         reader.join().unwrap();
-        let out = seen.lock().unwrap().clone();
-        out
+        seen.lock().unwrap().clone()
     };
     let out = tty_login(&[("Username: ", "alice"), ("Password: ", PASSWORD)]);
     assert!(out.contains("Username: "), "{out}");
