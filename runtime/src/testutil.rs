@@ -119,6 +119,6 @@ pub fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!("SKIP {test}: needs root (mknod of whiteouts, trusted.* xattrs)");
+    eprintln!("SKIP {test}: needs root");
     true
 }

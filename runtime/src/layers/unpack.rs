@@ -386,14 +386,16 @@ fn unpack_tar<R: Read>(
                     fsutil::remove_all_at(pfd, name).map_err(e("remove"))?;
                     nix::unistd::symlinkat(OsStr::from_bytes(&target), Some(pfd.as_raw_fd()), name)
                         .map_err(e("symlink"))?;
-                    nix::unistd::fchownat(
-                        Some(pfd.as_raw_fd()),
-                        name,
-                        Some(Uid::from_raw(meta.uid)),
-                        Some(Gid::from_raw(meta.gid)),
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(e("chown"))?;
+                    if can_chown() {
+                        nix::unistd::fchownat(
+                            Some(pfd.as_raw_fd()),
+                            name,
+                            Some(Uid::from_raw(meta.uid)),
+                            Some(Gid::from_raw(meta.gid)),
+                            AtFlags::AT_SYMLINK_NOFOLLOW,
+                        )
+                        .map_err(e("chown"))?;
+                    }
                     let t = TimeSpec::new(meta.mtime, 0);
                     nix::sys::stat::utimensat(
                         Some(pfd.as_raw_fd()),
@@ -458,13 +460,15 @@ fn unpack_tar<R: Read>(
                     .map_err(e("open fifo"))?;
                     // chown/chmod through the O_PATH descriptor's magic link.
                     let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-                    std::os::unix::fs::chown(&link, Some(meta.uid), Some(meta.gid)).map_err(
-                        |source| LayerError::Entry {
-                            path: shown.clone(),
-                            op: "chown",
-                            source,
-                        },
-                    )?;
+                    if can_chown() {
+                        std::os::unix::fs::chown(&link, Some(meta.uid), Some(meta.gid)).map_err(
+                            |source| LayerError::Entry {
+                                path: shown.clone(),
+                                op: "chown",
+                                source,
+                            },
+                        )?;
+                    }
                     nix::sys::stat::fchmodat(
                         None,
                         link.as_str(),
@@ -551,6 +555,12 @@ fn open_existing_dir(
     })
 }
 
+/// Owners are kept when we may set them (root); otherwise, like `tar`
+/// run by a user, files are owned by the unpacking user.
+fn can_chown() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 /// Owner first (chown clears set-id bits and file capabilities), then mode,
 /// xattrs and times.
 fn apply_meta(fd: OwnedFd, meta: &Meta, shown: &str, set_times: bool) -> Result<(), LayerError> {
@@ -561,12 +571,14 @@ fn apply_meta(fd: OwnedFd, meta: &Meta, shown: &str, set_times: bool) -> Result<
             source: err.into(),
         }
     };
-    nix::unistd::fchown(
-        fd.as_raw_fd(),
-        Some(Uid::from_raw(meta.uid)),
-        Some(Gid::from_raw(meta.gid)),
-    )
-    .map_err(e("chown"))?;
+    if can_chown() {
+        nix::unistd::fchown(
+            fd.as_raw_fd(),
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .map_err(e("chown"))?;
+    }
     nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(meta.mode))
         .map_err(e("chmod"))?;
     let file = fsutil::into_file(fd);
