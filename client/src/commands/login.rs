@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{CommandError, Env, out_err};
 use crate::credentials::{self, AuthEntry, ConfigFile};
-use crate::registry::{Anonymous, RegistryClient, RegistryError};
+use crate::registry::{Anonymous, Challenge, RegistryClient, RegistryError};
 
 /// What `bay login` ended up storing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +76,17 @@ pub async fn login(
             LoginOutcome::Token,
         ),
         None => {
+            let why = match client.challenge() {
+                Some(Challenge::Bearer { .. }) => {
+                    "its token server issued no refresh token (offline_token=true was ignored)"
+                }
+                _ => "it uses HTTP Basic authentication and cannot issue a token",
+            };
             writeln!(
                 err,
-                "WARNING! {host} uses HTTP Basic authentication and cannot issue a token, so bay must store \
-                 your password to use it later: it is saved base64-encoded (not encrypted) in {}, like docker does. \
-                 Anyone who can read that file can read the password; prefer a personal access token, and \
-                 `bay logout {host}` when you are done.",
+                "WARNING! {host}: {why}, so bay must store your password to use it later: it is saved \
+                 base64-encoded (not encrypted) in {}, like docker does. Anyone who can read that file can \
+                 read the password; prefer a personal access token, and `bay logout {host}` when you are done.",
                 env.config_file.display()
             )
             .map_err(out_err)?;
