@@ -64,8 +64,15 @@ impl Container<'_> {
         let options = overlay.mount_options()?;
         overlay.prepare_workdir()?;
 
-        rt.cgroups
-            .create(&self.state.cgroup, linux.resources().as_ref())?;
+        // With CLONE_INTO_CGROUP (v2) the cgroup must exist before the
+        // clone; on v1 it is created after it, while the child is already
+        // pivoting and mounting (it waits for our go before it can run
+        // anything of the image).
+        let clone_into = rt.cgroups.clone_into_dir(&self.state.cgroup).is_some();
+        if clone_into {
+            rt.cgroups
+                .create(&self.state.cgroup, linux.resources().as_ref())?;
+        }
         let t_cgroup = started.elapsed();
         let seccomp = match linux.seccomp() {
             Some(s) => Some(rt.filters.get(s)?),
@@ -186,10 +193,14 @@ impl Container<'_> {
             }
             e
         };
-        if clone_dir.is_none()
-            && let Err(e) = rt.cgroups.add_task(&self.state.cgroup, pid)
-        {
-            return Err(fail(e.into(), child));
+        if clone_dir.is_none() {
+            let joined = rt
+                .cgroups
+                .create(&self.state.cgroup, linux.resources().as_ref())
+                .and_then(|()| rt.cgroups.add_task(&self.state.cgroup, pid));
+            if let Err(e) = joined {
+                return Err(fail(e.into(), child));
+            }
         }
         if clone_dir.is_none()
             && let Err(e) = nix::unistd::write(&go_w, b"1")
