@@ -73,17 +73,21 @@ fn name(segs: &[&str]) -> Result<RepoName, ApiError> {
 /// (one containing `.` or `:`, or `localhost`) is dropped, as docker
 /// normalizes names.
 fn trust_route(gun: &str, rest: String) -> Route {
-    let Ok(g) = Gun::new(gun) else {
-        return Route::TrustInvalidGun(gun.to_owned());
-    };
+    match (Gun::new(gun), gun_repository(gun)) {
+        (Ok(g), Some(repo)) => Route::Trust { gun: g, repo, rest },
+        _ => Route::TrustInvalidGun(gun.to_owned()),
+    }
+}
+
+/// The repository a GUN (or a token scope name, which for trust requests is
+/// the GUN) names: `127.0.0.1:5000/team/app` → `team/app`, `team/app` →
+/// `team/app`; `None` when the rest is not a valid repository name.
+pub fn gun_repository(gun: &str) -> Option<RepoName> {
     let repo = match gun.split_once('/') {
         Some((host, repo)) if host.contains(['.', ':']) || host == "localhost" => repo,
         _ => gun,
     };
-    match RepoName::parse(repo) {
-        Ok(repo) => Route::Trust { gun: g, repo, rest },
-        Err(_) => Route::TrustInvalidGun(gun.to_owned()),
-    }
+    RepoName::parse(repo).ok()
 }
 
 /// Parse a request path. `None` means no such endpoint.

@@ -584,7 +584,17 @@ impl Auth {
             .and_then(|l| l.pat.as_ref())
             .map(|p| p.scopes.iter().filter_map(|s| Scope::parse(s)).collect());
         let mut out = Vec::new();
-        for req in requested {
+        for asked in requested {
+            // Trust clients (docker, notary) name repositories by GUN,
+            // `host:port/team/app`: grant on the repository it maps to.
+            let mut req = asked.clone();
+            if req.kind == "repository"
+                && oci_types::RepoName::parse(&req.name).is_err()
+                && let Some(repo) = crate::api::route::gun_repository(&req.name)
+            {
+                req.name = repo.to_string();
+            }
+            let req = &req;
             let mut granted = std::collections::BTreeSet::new();
             for &a in &req.actions {
                 let need = Need {

@@ -749,3 +749,49 @@ async fn users_manage_their_own_tokens_through_the_api() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_clients_scopes_by_gun_map_to_repositories() {
+    let reg = registry().await;
+    let http = Client::new();
+    // docker and notary ask for the GUN, host included.
+    let gun_scope = format!("repository:{}/team/app:pull,push", reg.host);
+    let t = bearer(&http, &reg, "alice", ALICE_PW, &[&gun_scope]).await;
+    let r = http
+        .get(format!(
+            "{}/v2/{}/team/app/_trust/tuf/root.json",
+            reg.url, reg.host
+        ))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "authorized; no trust data yet"
+    );
+    assert_eq!(
+        push_blob(&http, &reg, "team/app", Some(&t), b"gun").await,
+        StatusCode::CREATED
+    );
+    // Without the scope the trust API is refused.
+    let other = bearer(
+        &http,
+        &reg,
+        "alice",
+        ALICE_PW,
+        &["repository:team/web:pull"],
+    )
+    .await;
+    let r = http
+        .get(format!(
+            "{}/v2/{}/team/app/_trust/tuf/root.json",
+            reg.url, reg.host
+        ))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

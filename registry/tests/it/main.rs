@@ -17,3 +17,4 @@ mod crash;
 mod gc;
 mod skopeo;
 mod tls;
+mod trust;
