@@ -119,6 +119,7 @@ impl Registry {
                 uploads,
                 config: Arc::new(config),
                 auth: Arc::new(auth),
+                trust_cache: trust::cache::Cache::default(),
             }),
         })
     }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Authentication and access control.
     pub auth: Arc<Auth>,
+    /// Current trust metadata, briefly cached.
+    pub trust_cache: crate::trust::cache::Cache,
 }
 
 /// The state handle given to handlers.

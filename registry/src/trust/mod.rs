@@ -23,6 +23,7 @@
 //! An upload writes every role or none. Each upload part is limited to
 //! [`MAX_PART_BYTES`] (4 MiB), the whole body to [`MAX_UPLOAD_BYTES`].
 
+pub mod cache;
 pub mod changefeed;
 pub mod error;
 pub mod keys;
@@ -210,8 +211,26 @@ fn serve(f: Option<TufFile>, cache: &'static str) -> Result<Response, TrustError
 
 async fn current(st: &AppState, gun: &Gun, role: &RoleName) -> Result<Response, TrustError> {
     let g = gun.as_str();
+    if let Some(f) = st.trust_cache.get(g, role.as_str()) {
+        return serve(Some(f), CACHE_CURRENT);
+    }
+    let file = current_file(st, gun, role).await?;
+    if let Some(f) = &file {
+        let valid_for = expires(f).and_then(|e| (e - Utc::now()).to_std().ok());
+        st.trust_cache
+            .put(g, role.as_str(), f.clone(), valid_for.or(Some(cache::TTL)));
+    }
+    serve(file, CACHE_CURRENT)
+}
+
+async fn current_file(
+    st: &AppState,
+    gun: &Gun,
+    role: &RoleName,
+) -> Result<Option<TufFile>, TrustError> {
+    let g = gun.as_str();
     match role.as_str() {
-        "timestamp" => serve(fresh_timestamp(st, gun).await?, CACHE_CURRENT),
+        "timestamp" => fresh_timestamp(st, gun).await,
         "snapshot" => {
             // The current snapshot is the one the current timestamp names.
             let Some(ts) = fresh_timestamp(st, gun).await? else {
@@ -220,12 +239,9 @@ async fn current(st: &AppState, gun: &Gun, role: &RoleName) -> Result<Response, 
             let sum = snapshot_sha256(&ts).ok_or_else(|| TrustError::Corrupt {
                 role: "timestamp".into(),
             })?;
-            serve(
-                st.meta.tuf_by_checksum(g, "snapshot", &sum).await?,
-                CACHE_CURRENT,
-            )
+            Ok(st.meta.tuf_by_checksum(g, "snapshot", &sum).await?)
         }
-        r => serve(st.meta.tuf_current(g, r).await?, CACHE_CURRENT),
+        r => Ok(st.meta.tuf_current(g, r).await?),
     }
 }
 
@@ -366,6 +382,7 @@ fn key_response(key: &bay_signer::key::PublicKey) -> Result<Response, TrustError
 
 async fn delete(st: &AppState, gun: &Gun) -> Result<Response, TrustError> {
     let existed = st.meta.trust_delete_gun(gun.as_str()).await?;
+    st.trust_cache.invalidate(gun.as_str());
     tracing::info!(gun = %gun, existed, "deleted trust data");
     Ok(metadata_response(Vec::new(), None, None))
 }
@@ -499,6 +516,7 @@ async fn upload(st: &AppState, gun: &Gun, req: Req) -> Result<Response, TrustErr
     }
     tx.activate_keys(g, &accepted.activate).await?;
     tx.commit().await?;
+    st.trust_cache.invalidate(g);
     let written: Vec<String> = accepted
         .files
         .iter()
