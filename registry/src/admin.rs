@@ -113,6 +113,16 @@ pub async fn user_passwd(meta: &Meta, name: &str, password: &str) -> Result<(), 
     Ok(())
 }
 
+/// `user logout`: revoke every refresh token (login session) of a user.
+pub async fn user_logout(meta: &Meta, name: &str) -> Result<u64, AdminError> {
+    if meta.user(name).await?.is_none() {
+        return Err(AdminError::NoUser(name.to_owned()));
+    }
+    let n = meta.revoke_refresh_tokens(name).await?;
+    tracing::info!(target: "audit", event = "user-logout", user = name, revoked_refresh_tokens = n, "sessions revoked");
+    Ok(n)
+}
+
 /// `user list`
 pub async fn user_list(meta: &Meta) -> Result<Vec<User>, AdminError> {
     Ok(meta.users().await?)

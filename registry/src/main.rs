@@ -86,6 +86,13 @@ enum UserCmd {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Revoke every refresh token (login session, docker identitytoken) of a user.
+    Logout {
+        /// Login name.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Change a password (revokes the user's refresh tokens).
     Passwd {
         /// Login name.
@@ -263,6 +270,11 @@ async fn admin(cmd: Command) -> anyhow::Result<()> {
                         u.groups.join(",")
                     );
                 }
+            }
+            UserCmd::Logout { name, data } => {
+                let meta = a::open(&data_root(&data)?).await?;
+                let n = a::user_logout(&meta, &name).await?;
+                println!("revoked {n} login sessions of {name}");
             }
             UserCmd::Passwd {
                 name,

@@ -467,6 +467,35 @@ async fn oauth2_grants_refresh_tokens_and_pats() {
         token(&http, &reg, "bob", &pat2, &[]).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    // Revoking a user's sessions ends every refresh token of theirs.
+    let r = http
+        .post(&url)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "bob"),
+            ("password", "bob-password-1"),
+            ("service", "bay-registry"),
+            ("access_type", "offline"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let bob_refresh = r.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(admin::user_logout(&meta, "bob").await.unwrap(), 1);
+    let r = http
+        .post(&url)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", bob_refresh.as_str()),
+            ("service", "bay-registry"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Deleting the user revokes its refresh tokens.
     admin::user_del(&meta, "alice").await.unwrap();
     let r = http
