@@ -24,8 +24,9 @@
 //!   to a verified digest, which the client then fetches and re-checks, or
 //!   refuse) and after a push (to sign). It receives the authenticated
 //!   [`registry::RegistryClient`], whose [`registry::RegistryClient::request`]
-//!   reaches `/v2/<gun>/_trust/…` with the same tokens. Content trust plugs in
-//!   here; [`trust::NoTrust`] is the policy with trust off.
+//!   reaches `/v2/<gun>/_trust/…` with the same tokens. [`trust::NotaryTrust`]
+//!   is docker content trust (keys and trust cache under `$BAY_HOME/trust`);
+//!   [`trust::NoTrust`] is the policy with trust off.
 //! - [`registry::AuthProvider`] supplies [`registry::Credentials`] (Basic or a
 //!   refresh token) per host; [`registry::RegistryClient::login`] checks a
 //!   password docker-style and returns the refresh token to store instead.
@@ -37,13 +38,14 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `BAY_DATA_ROOT` (`--data-root`) | image store; default `/var/lib/bay` for root, else `~/.local/share/bay` |
-//! | `BAY_HOME` | client state (`config.json` logins, `certs.d/<host>/*.crt` CAs, later trust); default `~/.bay` |
+//! | `BAY_HOME` | client state (`config.json` logins, `certs.d/<host>/*.crt` CAs, `trust/` keys and trust cache); default `~/.bay` |
 //! | `DOCKER_CONFIG` | docker's config directory, read for logins bay has not stored itself; default `~/.docker` |
 //! | `BAY_INSECURE_REGISTRIES` (`--insecure-registry`) | comma list of `host:port` allowed over plain HTTP (loopback always is) |
 //! | `BAY_MAX_CONCURRENT_TRANSFERS` | layers pulled/pushed at once (default 6) |
 //! | `BAY_PUSH_CHUNK_SIZE` | blobs above this many bytes go up in resumable chunks of it (default 64 MiB) |
 //! | `BAY_LOG` | tracing filter (`-D` for debug) |
-//! | `DOCKER_CONTENT_TRUST` | `1`: pull/push refuse until a trust policy is plugged in (`--disable-content-trust` skips) |
+//! | `DOCKER_CONTENT_TRUST` | `1`: pull verifies tags and push signs them through the registry's Notary endpoints ([`trust::NotaryTrust`]; `--disable-content-trust` skips) |
+//! | `DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE`, `DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE` | passphrases of the root and targets keys (else a prompt on a terminal) |
 //!
 //! # Invariants
 //! - Only [`store::layout`] builds paths inside the data root.

@@ -10,6 +10,9 @@ use bay_client::archive::SaveFormat;
 use bay_client::commands::{self, Env, HistoryOptions, ImagesOptions};
 use bay_client::import::ImportOptions;
 use bay_client::progress::ProgressMode;
+use bay_signer::passphrase::{
+    EnvPassphrase, PassphraseError, PassphraseRequest, PassphraseSource, Purpose,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// bay: push, pull, verify and run container images.
@@ -302,18 +305,70 @@ fn mode(quiet: bool) -> ProgressMode {
     }
 }
 
-/// Content trust is a separate component; until it is plugged in, refuse to
-/// pretend: with DOCKER_CONTENT_TRUST=1 an unverified pull or unsigned push
-/// would silently break the user's policy.
-fn check_trust(disabled: bool) -> anyhow::Result<()> {
+/// True when `DOCKER_CONTENT_TRUST` asks for content trust and the command
+/// did not pass `--disable-content-trust`.
+fn trust_on(disabled: bool) -> bool {
     let on = std::env::var("DOCKER_CONTENT_TRUST")
         .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    if on && !disabled {
-        anyhow::bail!(
-            "DOCKER_CONTENT_TRUST=1 but this bay build cannot verify or sign images yet; set DOCKER_CONTENT_TRUST=0 or pass --disable-content-trust"
-        );
+    on && !disabled
+}
+
+/// Plugs the Notary policy into `env` when content trust is on.
+fn apply_trust(env: &mut Env, disabled: bool) {
+    if trust_on(disabled) {
+        env.trust = std::sync::Arc::new(bay_client::trust::NotaryTrust::new(
+            commands::bay_home().join("trust"),
+            std::sync::Arc::new(CliPassphrase),
+        ));
     }
-    Ok(())
+}
+
+/// docker's passphrase habits: the `DOCKER_CONTENT_TRUST_*_PASSPHRASE`
+/// variables first, then a prompt on a terminal (asked twice for a new key).
+struct CliPassphrase;
+
+impl PassphraseSource for CliPassphrase {
+    fn passphrase(
+        &self,
+        req: &PassphraseRequest<'_>,
+    ) -> Result<zeroize::Zeroizing<String>, PassphraseError> {
+        if let Ok(p) = EnvPassphrase::new().passphrase(req) {
+            return Ok(p);
+        }
+        let unavailable = || PassphraseError::Unavailable {
+            role: req.role.to_string(),
+        };
+        if !std::io::stdin().is_terminal() {
+            return Err(unavailable());
+        }
+        let what = match req.key_id {
+            Some(id) => format!(
+                "{} key with ID {}",
+                req.role,
+                &id.as_str()[..7.min(id.as_str().len())]
+            ),
+            None => format!("{} key", req.role),
+        };
+        let ask = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|_| PassphraseError::Cancelled)
+        };
+        match req.purpose {
+            Purpose::Create => loop {
+                let p = ask(&format!("Enter passphrase for new {what}: "))?;
+                let again = ask(&format!("Repeat passphrase for new {what}: "))?;
+                if p.is_empty() {
+                    eprintln!("Passphrase is empty. Please retry.");
+                } else if *p == *again {
+                    return Ok(p);
+                } else {
+                    eprintln!("Passphrases do not match. Please retry.");
+                }
+            },
+            _ => ask(&format!("Enter passphrase for {what}: ")),
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -426,7 +481,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::import(&env, &a.file, a.reference.as_deref(), &opts, &mut out)?;
         }
         Cmd::Pull(a) => {
-            check_trust(a.disable_content_trust)?;
+            apply_trust(&mut env, a.disable_content_trust);
             drop(out);
             let rt = runtime()?;
             let out = Box::new(std::io::stdout());
@@ -449,7 +504,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Push(a) => {
-            check_trust(a.disable_content_trust)?;
+            apply_trust(&mut env, a.disable_content_trust);
             drop(out);
             let rt = runtime()?;
             let out = Box::new(std::io::stdout());

@@ -7,8 +7,9 @@
 //! digest and checks the manifest's bytes against it, so a registry serving
 //! anything but the signed manifest is caught.
 //!
-//! [`NoTrust`] is the policy with `DOCKER_CONTENT_TRUST` off. The signing
-//! implementation lives with the signer crate and plugs in here.
+//! [`NoTrust`] is the policy with `DOCKER_CONTENT_TRUST` off;
+//! [`NotaryTrust`] (module [`notary`]) verifies and signs with bay-signer
+//! against the registry's Notary v1 endpoints.
 
 use oci_types::Digest;
 
@@ -97,3 +98,7 @@ impl TrustPolicy for NoTrust {
         Ok(())
     }
 }
+
+pub mod notary;
+/// Docker content trust through the registry's Notary endpoints.
+pub use notary::NotaryTrust;

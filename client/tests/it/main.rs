@@ -14,6 +14,7 @@ mod login;
 mod resume;
 mod tls;
 mod trust;
+mod trust_e2e;
 
 use common::*;
 
@@ -31,14 +32,6 @@ fn usage_errors_exit_125_and_failures_exit_1() {
     assert!(e.contains("No such image"), "{e}");
     let e = bay.fails(&["pull", "UPPER/x"], 1);
     assert!(e.contains("must be lowercase"), "{e}");
-    // Content trust cannot be silently ignored.
-    let o = bay
-        .cmd(&["pull", "127.0.0.1:1/x:1"])
-        .env("DOCKER_CONTENT_TRUST", "1")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("DOCKER_CONTENT_TRUST=1"));
     // A damaged index is reported, never a panic.
     bay.ok(&["images"]);
     std::fs::write(bay.data_root().join("image/index.json"), b"{not json").unwrap();

@@ -1,0 +1,372 @@
+//! Content trust end to end: `DOCKER_CONTENT_TRUST=1 bay push` signs through
+//! bay-registry's Notary endpoints and `DOCKER_CONTENT_TRUST=1 bay pull`
+//! verifies; unsigned tags, replaced or tampered manifests, rolled-back
+//! trust data and a root by an unknown key are refused, and the same tags
+//! pull with trust off.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// bay-registry on a fixed address over a data root we keep, so it can be
+/// stopped, its database swapped, and started again under the same GUN.
+struct Server {
+    child: Option<Child>,
+    addr: String,
+    root: PathBuf,
+}
+
+impl Server {
+    fn start(root: &Path, addr: &str) -> Option<Server> {
+        let bin = bay_registry_bin().or_else(|| {
+            eprintln!("SKIP: bay-registry not built (cargo build -p bay-registry)");
+            None
+        })?;
+        let child = Command::new(bin)
+            .args(["serve", "--addr", addr, "--root"])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "bay-registry did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Server {
+            child: Some(child),
+            addr: addr.to_owned(),
+            root: root.to_owned(),
+        })
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        let s = Server::start(&self.root, &self.addr).unwrap();
+        *self = s;
+    }
+
+    /// Copies the metadata database (trust data, tags) aside.
+    fn save_db(&self, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(&self.root).unwrap() {
+            let e = e.unwrap();
+            if e.file_name().to_string_lossy().starts_with("registry.db") {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// Puts a saved database back (server stopped meanwhile).
+    fn restore_db(&mut self, from: &Path) {
+        self.stop();
+        for e in std::fs::read_dir(&self.root).unwrap() {
+            let e = e.unwrap();
+            if e.file_name().to_string_lossy().starts_with("registry.db") {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), self.root.join(e.file_name())).unwrap();
+        }
+        self.restart();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+}
+
+/// A bay client with its own data root and `$BAY_HOME` (keys, trust cache).
+struct Client {
+    bay: Bay,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client { bay: Bay::new() }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.bay.root.path().join("home")
+    }
+
+    fn run(&self, trust: bool, args: &[&str]) -> Output {
+        let mut c = self.bay.cmd(args);
+        c.env("BAY_HOME", self.home())
+            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-1")
+            .env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-1");
+        if trust {
+            c.env("DOCKER_CONTENT_TRUST", "1");
+        }
+        c.output().unwrap()
+    }
+
+    fn ok(&self, trust: bool, args: &[&str]) -> String {
+        let o = self.run(trust, args);
+        assert!(
+            o.status.success(),
+            "bay {args:?} (trust {trust}) failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn fails(&self, trust: bool, args: &[&str]) -> String {
+        let o = self.run(trust, args);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "bay {args:?} (trust {trust}) should fail with 1:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stderr).unwrap()
+    }
+
+    /// Imports busybox as `name` with `cmd` (a different cmd: a different image).
+    fn image(&self, name: &str, cmd: &str) -> Option<()> {
+        let rootfs = busybox_rootfs(self.bay.root.path())?;
+        self.ok(
+            false,
+            &[
+                "import",
+                "-c",
+                &format!(r#"CMD ["{cmd}"]"#),
+                rootfs.to_str().unwrap(),
+                name,
+            ],
+        );
+        Some(())
+    }
+
+    fn keys(&self) -> usize {
+        std::fs::read_dir(self.home().join("trust/private"))
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "key"))
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn push_digest(out: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.contains(": digest: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    line.split_whitespace().nth(2).unwrap().to_owned()
+}
+
+fn setup() -> Option<(tempfile::TempDir, Server)> {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &free_addr())?;
+    Some((dir, server))
+}
+
+/// The acceptance flow: import → tag → signed push → rmi → verified pull;
+/// a second tag is signed with the existing keys; pull by digest needs no
+/// trust data; an unsigned tag is refused with trust on and pulls with it off.
+#[test]
+fn signed_push_verified_pull_and_unsigned_tags_refused() {
+    let Some((_dir, reg)) = setup() else { return };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    let v1 = format!("{}/team/app:v1", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    let signed = push_digest(&a.ok(true, &["push", &v1]));
+    assert_eq!(a.keys(), 2, "a root key and the repository's targets key");
+    let pinned = a.home().join(format!(
+        "trust/tuf/{}/team/app/metadata/root.json",
+        reg.addr
+    ));
+    assert!(pinned.exists(), "the pusher pins its own root");
+    a.ok(false, &["rmi", &v1]);
+    let out = a.ok(true, &["pull", &v1]);
+    assert!(out.contains(&format!("Digest: {signed}")), "{out}");
+
+    // A second signed tag reuses the keys.
+    let v2 = format!("{}/team/app:v2", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v2]);
+    a.ok(true, &["push", &v2]);
+    assert_eq!(a.keys(), 2, "no new keys for a later push");
+
+    // Another client, first use: trusts the root and verifies both tags.
+    let b = Client::new();
+    let out = b.ok(true, &["pull", &v2]);
+    assert!(out.contains(&format!("Digest: {signed}")), "{out}");
+
+    // A tag pushed with trust off, in the signed repository and in a new one.
+    let v3 = format!("{}/team/app:v3", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v3]);
+    a.ok(false, &["push", &v3]);
+    let e = b.fails(true, &["pull", &v3]);
+    eprintln!("refused as expected: {e}");
+    assert!(
+        e.contains("image is not signed; see `bay trust` or set DOCKER_CONTENT_TRUST=0"),
+        "{e}"
+    );
+    assert!(e.contains("no signed tag v3"), "{e}");
+    let plain = format!("{}/team/plain:v1", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &plain]);
+    a.ok(false, &["push", &plain]);
+    let e = b.fails(true, &["pull", &plain]);
+    eprintln!("refused as expected: {e}");
+    assert!(e.contains("image is not signed"), "{e}");
+    b.ok(false, &["pull", &plain]);
+    b.ok(true, &["pull", "--disable-content-trust", &v3]);
+    // Pull by digest: no trust data needed.
+    let c = Client::new();
+    c.ok(
+        true,
+        &["pull", &format!("{}/team/plain@{signed}", reg.addr)],
+    );
+
+    // A signing failure fails the push: no passphrase for a new root key.
+    let d = Client::new();
+    d.image("other:1", "sh").unwrap();
+    let v9 = format!("{}/team/new:v9", reg.addr);
+    d.ok(false, &["tag", "other:1", &v9]);
+    let o = d
+        .bay
+        .cmd(&["push", &v9])
+        .env("BAY_HOME", d.home())
+        .env("DOCKER_CONTENT_TRUST", "1")
+        .env_remove("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE")
+        .env_remove("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("content trust failed") && e.contains("passphrase"),
+        "{e}"
+    );
+}
+
+/// A different manifest pushed to a signed tag with trust off: trust on
+/// still gets the signed digest, trust off gets the new one; a signed
+/// manifest whose bytes were changed in the registry's storage is refused.
+#[test]
+fn replaced_and_tampered_manifests() {
+    let Some((_dir, mut reg)) = setup() else {
+        return;
+    };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    a.image("busybox:2", "true").unwrap();
+    let v1 = format!("{}/team/app:v1", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    let signed = push_digest(&a.ok(true, &["push", &v1]));
+    a.ok(false, &["tag", "busybox:2", &v1]);
+    let replaced = push_digest(&a.ok(false, &["push", &v1]));
+    assert_ne!(signed, replaced);
+
+    let b = Client::new();
+    let out = b.ok(true, &["pull", &v1]);
+    assert!(out.contains(&format!("Digest: {signed}")), "{out}");
+    let c = Client::new();
+    let out = c.ok(false, &["pull", &v1]);
+    assert!(out.contains(&format!("Digest: {replaced}")), "{out}");
+
+    // Tamper with the signed manifest's bytes in the registry's storage:
+    // its row now holds the replaced manifest.
+    if !have("/usr/bin/sqlite3") {
+        eprintln!("SKIP: tamper step needs /usr/bin/sqlite3 (apt-get install sqlite3)");
+        return;
+    }
+    reg.stop();
+    let sql = format!(
+        "UPDATE manifests SET content = (SELECT content FROM manifests WHERE digest = '{replaced}'), \
+         size = (SELECT size FROM manifests WHERE digest = '{replaced}') WHERE digest = '{signed}';"
+    );
+    let o = Command::new("/usr/bin/sqlite3")
+        .arg(reg.root.join("registry.db"))
+        .arg(&sql)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    reg.restart();
+    let d = Client::new();
+    let e = d.fails(true, &["pull", &v1]);
+    eprintln!("refused as expected: {e}");
+    assert!(e.contains(&signed), "{e}");
+    assert!(e.to_lowercase().contains("digest"), "{e}");
+    drop(reg);
+}
+
+/// Trust data served older than what the client trusted is a rollback; a
+/// root by another key than the pinned one is an unknown key.
+#[test]
+fn rolled_back_trust_data_and_unknown_root_key() {
+    let Some((dir, mut reg)) = setup() else {
+        return;
+    };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    let empty = dir.path().join("db-empty");
+    reg.stop();
+    reg.save_db(&empty);
+    reg.restart();
+    let old = dir.path().join("db-v1");
+    let v1 = format!("{}/team/app:v1", reg.addr);
+    let v2 = format!("{}/team/app:v2", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    a.ok(false, &["tag", "busybox:1", &v2]);
+    a.ok(true, &["push", &v1]);
+    // Stop to copy a consistent database, then go on.
+    reg.stop();
+    reg.save_db(&old);
+    reg.restart();
+    a.ok(true, &["push", &v2]);
+    let b = Client::new();
+    b.ok(true, &["pull", &v2]);
+
+    // The server goes back to the v1 trust data: b has seen newer.
+    reg.restore_db(&old);
+    let e = b.fails(true, &["pull", &v1]);
+    eprintln!("refused as expected: {e}");
+    assert!(e.contains("rolled back"), "{e}");
+    // A client that never saw the newer data accepts the older state.
+    Client::new().ok(true, &["pull", &v1]);
+    b.ok(false, &["pull", &v1]);
+
+    // The trust data is replaced by a repository signed with other keys.
+    reg.restore_db(&empty);
+    let m = Client::new();
+    m.image("busybox:1", "sh").unwrap();
+    m.ok(false, &["tag", "busybox:1", &v1]);
+    m.ok(true, &["push", &v1]);
+    let e = b.fails(true, &["pull", &v1]);
+    eprintln!("refused as expected: {e}");
+    assert!(e.contains("signed by an unknown key"), "{e}");
+    b.ok(false, &["pull", &v1]);
+}
