@@ -370,3 +370,90 @@ fn rolled_back_trust_data_and_unknown_root_key() {
     assert!(e.contains("signed by an unknown key"), "{e}");
     b.ok(false, &["pull", &v1]);
 }
+
+/// Runs the notary CLI against the registry's trust endpoints.
+fn notary(url: &str, dir: &Path, args: &[&str]) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("notary")
+        .arg("-s")
+        .arg(url)
+        .arg("-d")
+        .arg(dir)
+        .args(args)
+        .env("NOTARY_ROOT_PASSPHRASE", "root-pass")
+        .env("NOTARY_TARGETS_PASSPHRASE", "targets-pass")
+        .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-pass")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `key rotate root` asks for confirmation.
+    let _ = child.stdin.take().unwrap().write_all(b"yes\n");
+    let o = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "notary {args:?}: {text}");
+    text
+}
+
+/// A tag signed with the notary CLI (client-held snapshot key) verifies in
+/// `bay pull` with trust on; a signed push there without the repository's
+/// targets key fails the push.
+#[test]
+fn tag_signed_by_the_notary_cli_verifies() {
+    if !have("/usr/bin/notary") {
+        eprintln!("SKIP: notary CLI (Debian package `notary`) is not installed");
+        return;
+    }
+    let Some((dir, reg)) = setup() else { return };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    let v1 = format!("{}/team/notary:v1", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    let out = a.ok(false, &["push", &v1]);
+    let digest = push_digest(&out);
+    let size = out
+        .lines()
+        .find_map(|l| l.split_once(" size: ").map(|(_, s)| s.trim().to_owned()))
+        .unwrap();
+    let gun = format!("{}/team/notary", reg.addr);
+    let url = format!("http://{}", reg.addr);
+    let nd = dir.path().join("notary");
+    notary(&url, &nd, &["init", &gun]);
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    notary(&url, &nd, &["addhash", &gun, "v1", &size, "--sha256", hex]);
+    notary(&url, &nd, &["publish", &gun]);
+
+    let b = Client::new();
+    let e = b.fails(true, &["pull", &format!("{}/team/notary:v2", reg.addr)]);
+    eprintln!("refused as expected: {e}");
+    assert!(e.contains("no signed tag v2"), "{e}");
+    let out = b.ok(true, &["pull", &v1]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+
+    // A root rotated by the owner chains to the root b pinned.
+    let pinned = b.home().join(format!("trust/tuf/{gun}/metadata/root.json"));
+    let before = std::fs::read(&pinned).unwrap();
+    notary(&url, &nd, &["key", "rotate", &gun, "root"]);
+    notary(&url, &nd, &["publish", &gun]);
+    b.ok(false, &["rmi", &v1]);
+    let out = b.ok(true, &["pull", &v1]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert_ne!(
+        std::fs::read(&pinned).unwrap(),
+        before,
+        "the new root is pinned"
+    );
+
+    let v2 = format!("{}/team/notary:v2", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v2]);
+    let e = a.fails(true, &["push", &v2]);
+    eprintln!("refused as expected: {e}");
+    assert!(e.contains("no targets key"), "{e}");
+}
