@@ -457,3 +457,46 @@ fn tag_signed_by_the_notary_cli_verifies() {
     eprintln!("refused as expected: {e}");
     assert!(e.contains("no targets key"), "{e}");
 }
+
+/// Trust data checked at a time past its expiry is refused as expired;
+/// checked now, the same data pins the signed digest (library API).
+#[test]
+fn expired_trust_data_is_refused() {
+    use bay_client::reference::ImageRef;
+    use bay_client::registry::{ClientOptions, RegistryClient};
+    use bay_client::trust::{NotaryTrust, Resolution, TrustError, TrustPolicy};
+    use bay_signer::passphrase::FixedPassphrase;
+
+    let Some((_dir, reg)) = setup() else { return };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    let v1 = format!("{}/team/app:v1", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    let signed = push_digest(&a.ok(true, &["push", &v1]));
+
+    let home = tempfile::tempdir().unwrap();
+    let image = ImageRef::parse(&v1).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = RegistryClient::connect(&reg.addr, ClientOptions::default())
+            .await
+            .unwrap();
+        let pass = std::sync::Arc::new(FixedPassphrase::new("unused"));
+        let later = NotaryTrust::new(home.path().join("later"), pass.clone())
+            .with_now(chrono::Utc::now() + chrono::Duration::days(3 * 365 + 30));
+        match later.resolve(&client, &image).await {
+            Err(TrustError::Refused { reason, .. }) => {
+                eprintln!("refused as expected: {reason}");
+                assert!(reason.contains("is expired"), "{reason}");
+            }
+            other => panic!("expected an expiry refusal, got {other:?}"),
+        }
+        let now = NotaryTrust::new(home.path().join("now"), pass);
+        assert_eq!(
+            now.resolve(&client, &image).await.unwrap(),
+            Resolution::Pinned(oci_types::Digest::parse(&signed).unwrap())
+        );
+    });
+}
