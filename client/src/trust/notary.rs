@@ -17,7 +17,9 @@
 //! `DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE` or the prompt, asked twice) and the
 //! repository's targets key, and publishes root and targets; the server
 //! signs snapshot and timestamp with its own keys. Later pushes verify the
-//! current trust data first, then add the tag with the stored targets key.
+//! current trust data first, then add the tag: through `targets/releases`
+//! when that delegation exists and we hold one of its keys (see
+//! [`NotaryTrust::add_signer`]), else with the stored targets key.
 //!
 //! # Layout under `$BAY_HOME/trust`
 //! ```text
@@ -34,7 +36,7 @@ use std::sync::Arc;
 
 use bay_signer::cert::{default_cert_validity, generate_root_certificate};
 use bay_signer::editor::{EditorError, NewRepoKeys, RepoEditor, SignedRole};
-use bay_signer::key::{KeyAlgorithm, PrivateKey, PublicKey, Sign};
+use bay_signer::key::{KeyAlgorithm, KeyId, PrivateKey, PublicKey, Sign};
 use bay_signer::keystore::{KeyRole, KeySource, KeyStore, KeyStoreError};
 use bay_signer::names::{Gun, NameError, RoleName};
 use bay_signer::passphrase::PassphraseSource;
@@ -560,13 +562,10 @@ impl NotaryTrust {
         })
     }
 
-    /// Loads (or, for a new repository, creates) the root and targets keys,
-    /// off the async threads: Argon2 and prompts block.
-    async fn keys(
-        &self,
-        gun: &Gun,
-        want_targets: Option<Vec<bay_signer::key::KeyId>>,
-    ) -> Result<(Option<PrivateKey>, PrivateKey), NotaryError> {
+    /// Creates the keys of a new repository off the async threads (Argon2
+    /// and prompts block): the root key (reused when the store has one) and
+    /// a new targets key for `gun`.
+    async fn new_repo_keys(&self, gun: &Gun) -> Result<(PrivateKey, PrivateKey), NotaryError> {
         let store = self.keystore(gun)?;
         let pass = self.passphrases.clone();
         let g = gun.clone();
@@ -575,51 +574,150 @@ impl NotaryTrust {
                 gun: g.clone(),
                 source,
             };
-            match want_targets {
-                // An existing repository: the targets key the root names.
-                Some(ids) => {
-                    let info = store
-                        .find(&KeyRole::targets(), Some(&g))
-                        .map_err(err)?
-                        .into_iter()
-                        .find(|k| ids.contains(&k.public.key_id()))
-                        .ok_or_else(|| NotaryError::NoTargetsKey {
-                            gun: g.clone(),
-                            dir: store.dir().to_owned(),
-                        })?;
-                    let (key, _) = store.load(&info.key_id, pass.as_ref()).map_err(err)?;
-                    Ok((None, key))
-                }
+            let root = match store.find(&KeyRole::root(), None).map_err(err)?.first() {
+                Some(info) => store.load(&info.key_id, pass.as_ref()).map_err(err)?.0,
                 None => {
-                    let root = match store.find(&KeyRole::root(), None).map_err(err)?.first() {
-                        Some(info) => store.load(&info.key_id, pass.as_ref()).map_err(err)?.0,
-                        None => {
-                            tracing::info!("creating a new root key");
-                            store
-                                .generate(
-                                    KeyAlgorithm::EcdsaP256,
-                                    &KeyRole::root(),
-                                    None,
-                                    pass.as_ref(),
-                                )
-                                .map_err(err)?
-                                .0
-                        }
-                    };
-                    let (targets, _) = store
+                    tracing::info!("creating a new root key");
+                    store
                         .generate(
                             KeyAlgorithm::EcdsaP256,
-                            &KeyRole::targets(),
-                            Some(&g),
+                            &KeyRole::root(),
+                            None,
                             pass.as_ref(),
                         )
-                        .map_err(err)?;
-                    Ok((Some(root), targets))
+                        .map_err(err)?
+                        .0
                 }
-            }
+            };
+            let (targets, _) = store
+                .generate(
+                    KeyAlgorithm::EcdsaP256,
+                    &KeyRole::targets(),
+                    Some(&g),
+                    pass.as_ref(),
+                )
+                .map_err(err)?;
+            Ok((root, targets))
         })
         .await
         .map_err(|_| NotaryError::Join { gun: gun.clone() })?
+    }
+
+    /// Loads the first stored key whose public key ID is in `wanted` (in
+    /// that order), or None.
+    async fn load_key(
+        &self,
+        gun: &Gun,
+        wanted: Vec<KeyId>,
+    ) -> Result<Option<PrivateKey>, NotaryError> {
+        let store = self.keystore(gun)?;
+        let pass = self.passphrases.clone();
+        let g = gun.clone();
+        tokio::task::spawn_blocking(move || {
+            let err = |source| NotaryError::Keys {
+                gun: g.clone(),
+                source,
+            };
+            let stored = store.list().map_err(err)?;
+            let Some(info) = wanted
+                .iter()
+                .find_map(|id| stored.iter().find(|k| &k.public.key_id() == id))
+            else {
+                return Ok(None);
+            };
+            Ok(Some(
+                store.load(&info.key_id, pass.as_ref()).map_err(err)?.0,
+            ))
+        })
+        .await
+        .map_err(|_| NotaryError::Join { gun: gun.clone() })?
+    }
+
+    /// The targets key the root of `repo` names, from our key store.
+    async fn targets_key(&self, repo: &TrustedRepo) -> Result<PrivateKey, NotaryError> {
+        let gun = repo.gun();
+        let ids = repo
+            .root()
+            .signed
+            .role(RoleType::Targets)
+            .map(|rk| rk.keyids.clone())
+            .unwrap_or_default();
+        self.load_key(gun, ids)
+            .await?
+            .ok_or_else(|| NotaryError::NoTargetsKey {
+                gun: gun.clone(),
+                dir: self.dir.join("private"),
+            })
+    }
+
+    /// docker's `trust signer add NAME REPO`: creates a delegation key for
+    /// `targets/NAME` (stored encrypted under `trust/private`) and adds it to
+    /// `targets/NAME` and `targets/releases`, signed with the repository's
+    /// targets key. Later signed pushes from a holder of that key sign
+    /// through `targets/releases`. Returns the new public key.
+    pub async fn add_signer(
+        &self,
+        registry: &RegistryClient,
+        image: &ImageRef,
+        name: &str,
+    ) -> Result<PublicKey, TrustError> {
+        let gun = Self::gun_of(image).map_err(|e| failed(image, e))?;
+        let repo = match self.verify(registry, &gun).await {
+            Ok(Outcome::Repo(r)) => r,
+            Ok(Outcome::Missing) => {
+                return Err(refused(
+                    image,
+                    format!("{gun} has no trust data yet: push a signed tag first"),
+                ));
+            }
+            Err(f) => return Err(f.into_trust(image)),
+        };
+        let targets = self
+            .targets_key(&repo)
+            .await
+            .map_err(|e| failed(image, e))?;
+        let store = self.keystore(&gun).map_err(|e| failed(image, e))?;
+        let pass = self.passphrases.clone();
+        let g = gun.clone();
+        let role = KeyRole::new(format!("targets/{name}")).map_err(|source| {
+            failed(
+                image,
+                NotaryError::Keys {
+                    gun: gun.clone(),
+                    source,
+                },
+            )
+        })?;
+        let key = tokio::task::spawn_blocking(move || {
+            store
+                .generate(KeyAlgorithm::EcdsaP256, &role, Some(&g), pass.as_ref())
+                .map_err(|source| NotaryError::Keys { gun: g, source })
+        })
+        .await
+        .map_err(|_| failed(image, NotaryError::Join { gun: gun.clone() }))?
+        .map_err(|e| failed(image, e))?
+        .0;
+        let sign_err = |source| {
+            failed(
+                image,
+                NotaryError::Sign {
+                    gun: gun.clone(),
+                    source,
+                },
+            )
+        };
+        let mut ed = RepoEditor::from_trusted(&repo, chrono::Utc::now()).map_err(sign_err)?;
+        ed.add_signer(name, std::slice::from_ref(key.public_key()))
+            .map_err(sign_err)?;
+        let signers: [&dyn Sign; 1] = [&targets];
+        let files = ed.sign(&signers).map_err(sign_err)?;
+        Self::upload(registry, &gun, &files)
+            .await
+            .map_err(|e| failed(image, e))?;
+        match self.verify(registry, &gun).await {
+            Ok(_) => Ok(key.public_key().clone()),
+            Err(f) => Err(f.into_trust(image)),
+        }
     }
 
     async fn sign_tag(
@@ -640,10 +738,7 @@ impl NotaryTrust {
             Outcome::Missing => {
                 let timestamp = Self::server_key(registry, gun, "timestamp").await?;
                 let snapshot = Self::server_key(registry, gun, "snapshot").await?;
-                let (root, targets) = self.keys(gun, None).await?;
-                let Some(root) = root else {
-                    return Err(Failure::Failed(NotaryError::Join { gun: gun.clone() }));
-                };
+                let (root, targets) = self.new_repo_keys(gun).await?;
                 let cert = generate_root_certificate(&root, gun, now, default_cert_validity())
                     .map_err(|source| NotaryError::Cert {
                         gun: gun.clone(),
@@ -666,18 +761,33 @@ impl NotaryTrust {
                 ed.sign(&signers).map_err(sign_err)?
             }
             Outcome::Repo(repo) => {
-                let ids = repo
-                    .root()
-                    .signed
-                    .role(RoleType::Targets)
-                    .map(|rk| rk.keyids.clone())
-                    .unwrap_or_default();
-                let (_, targets) = self.keys(gun, Some(ids)).await?;
                 let mut ed = RepoEditor::from_trusted(&repo, now).map_err(sign_err)?;
-                ed.add_target(&RoleName::targets(), tag, meta)
-                    .map_err(sign_err)?;
-                let signers: [&dyn Sign; 1] = [&targets];
-                ed.sign(&signers).map_err(sign_err)?
+                let releases = RoleName::releases();
+                let release_keys: Vec<KeyId> = ed
+                    .delegation_keys(&releases)
+                    .iter()
+                    .map(PublicKey::key_id)
+                    .collect();
+                let delegated = if release_keys.is_empty() {
+                    None
+                } else {
+                    self.load_key(gun, release_keys).await?
+                };
+                match delegated {
+                    // docker: where delegations exist, sign through targets/releases.
+                    Some(key) => {
+                        ed.add_target(&releases, tag, meta).map_err(sign_err)?;
+                        let signers: [&dyn Sign; 1] = [&key];
+                        ed.sign(&signers).map_err(sign_err)?
+                    }
+                    None => {
+                        let targets = self.targets_key(&repo).await?;
+                        ed.add_target(&RoleName::targets(), tag, meta)
+                            .map_err(sign_err)?;
+                        let signers: [&dyn Sign; 1] = [&targets];
+                        ed.sign(&signers).map_err(sign_err)?
+                    }
+                }
             }
         };
         Self::upload(registry, gun, &files).await?;

@@ -500,3 +500,61 @@ fn expired_trust_data_is_refused() {
         );
     });
 }
+
+/// With a `targets/releases` delegation (added like `docker trust signer
+/// add`), a signed push by a holder of the delegation key signs through
+/// `targets/releases`, and a fresh client verifies the tag from there.
+#[test]
+fn signed_pushes_go_through_targets_releases() {
+    use bay_client::reference::ImageRef;
+    use bay_client::registry::{ClientOptions, RegistryClient};
+    use bay_client::trust::NotaryTrust;
+    use bay_signer::passphrase::EnvPassphrase;
+
+    let Some((_dir, reg)) = setup() else { return };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    a.image("busybox:2", "true").unwrap();
+    let v1 = format!("{}/team/app:v1", reg.addr);
+    let v2 = format!("{}/team/app:v2", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    a.ok(false, &["tag", "busybox:2", &v2]);
+    a.ok(true, &["push", &v1]);
+
+    let lookup = |name: &str| match name {
+        "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE" => Some("root-pass-1".to_owned()),
+        _ => Some("repo-pass-1".to_owned()),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let key = rt.block_on(async {
+        let client = RegistryClient::connect(&reg.addr, ClientOptions::default())
+            .await
+            .unwrap();
+        let policy = NotaryTrust::new(
+            a.home().join("trust"),
+            std::sync::Arc::new(EnvPassphrase::with_lookup(lookup)),
+        );
+        policy
+            .add_signer(&client, &ImageRef::parse(&v1).unwrap(), "alice")
+            .await
+            .unwrap()
+    });
+    assert_eq!(a.keys(), 3, "root, targets and alice's delegation key");
+
+    let signed = push_digest(&a.ok(true, &["push", &v2]));
+    let meta = a
+        .home()
+        .join(format!("trust/tuf/{}/team/app/metadata", reg.addr));
+    let releases = std::fs::read_to_string(meta.join("targets/releases.json")).unwrap();
+    assert!(releases.contains("\"v2\""), "{releases}");
+    assert!(releases.contains(key.key_id().as_str()), "signed by alice");
+    let targets = std::fs::read_to_string(meta.join("targets.json")).unwrap();
+    assert!(!targets.contains("\"v2\""), "v2 went to targets/releases");
+
+    let b = Client::new();
+    let out = b.ok(true, &["pull", &v2]);
+    assert!(out.contains(&format!("Digest: {signed}")), "{out}");
+    b.ok(true, &["pull", &v1]);
+}
