@@ -899,3 +899,71 @@ impl TrustPolicy for NotaryTrust {
             .map_err(|f| f.into_trust(image))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gun() -> Gun {
+        Gun::new("127.0.0.1:5000/team/app").unwrap()
+    }
+
+    #[test]
+    fn verify_errors_are_explained_by_attack() {
+        let g = gun();
+        let rollback = VerifyError::Rollback {
+            role: RoleName::timestamp(),
+            trusted: 5,
+            new: 3,
+        };
+        let m = explain(&g, &rollback);
+        assert!(
+            m.starts_with("trust data for 127.0.0.1:5000/team/app was rolled back"),
+            "{m}"
+        );
+        assert!(
+            m.contains("version 3 is lower than trusted version 5"),
+            "{m}"
+        );
+        let expired = VerifyError::Expired {
+            role: RoleName::targets(),
+            expires: chrono::Utc::now(),
+            now: chrono::Utc::now(),
+        };
+        assert!(explain(&g, &expired).contains("is expired"));
+        let conflict = VerifyError::RootVersionConflict { version: 1 };
+        assert!(explain(&g, &conflict).contains("is invalid"));
+    }
+
+    #[test]
+    fn cache_writes_are_atomic_and_reads_tolerate_absence() {
+        let dir = tempfile::tempdir().unwrap();
+        let trust = NotaryTrust::new(
+            dir.path(),
+            Arc::new(bay_signer::passphrase::FixedPassphrase::new("x")),
+        );
+        let g = gun();
+        let (root, versions) = match trust.read_cache(&g) {
+            Ok(v) => v,
+            Err(_) => panic!("an empty cache is not an error"),
+        };
+        assert!(root.is_none() && versions.is_none());
+        let meta = trust.metadata_dir(&g);
+        assert!(meta.ends_with("tuf/127.0.0.1:5000/team/app/metadata"));
+        write_atomic(&meta.join("versions.json"), b"{not json").unwrap();
+        match trust.read_cache(&g) {
+            Err(Failure::Failed(NotaryError::CacheCorrupt { path, .. })) => {
+                assert!(path.ends_with("versions.json"));
+            }
+            _ => panic!("a corrupt versions file must be reported"),
+        }
+        write_atomic(&meta.join("root.json"), b"root").unwrap();
+        write_atomic(&meta.join("root.json"), b"root2").unwrap();
+        assert_eq!(
+            read_opt(&meta.join("root.json")).unwrap().unwrap(),
+            b"root2"
+        );
+        let leftovers = std::fs::read_dir(&meta).unwrap().count();
+        assert_eq!(leftovers, 2, "no temp files left behind");
+    }
+}
