@@ -440,6 +440,24 @@ impl NotaryTrust {
                 let mut repo = TrustedRepo::new(gun.clone(), p, opts).map_err(|e| {
                     Failure::Refused(format!("the pinned root of {gun} is unusable: {e}"))
                 })?;
+                let not_chained = |e: VerifyError| match e {
+                    VerifyError::Rollback { .. } => bad(e),
+                    other => Failure::Refused(format!(
+                        "trust data for {gun} is signed by an unknown key: the served root does not chain to the pinned root ({other})"
+                    )),
+                };
+                // Walk the intermediate roots (`<n>.root.json`): each must be
+                // signed by the one before, so skipping versions is not allowed.
+                let served_version = root_version(&served_root);
+                let mut next = repo.root().signed.version + 1;
+                while next < served_version {
+                    let Some(b) = Self::fetch(registry, gun, &format!("{next}.root.json")).await?
+                    else {
+                        break;
+                    };
+                    repo.update_root(&b).map_err(not_chained)?;
+                    next += 1;
+                }
                 repo.update_root(&served_root).map_err(|e| match e {
                     VerifyError::Rollback { .. } => bad(e),
                     other => Failure::Refused(format!(
@@ -800,6 +818,15 @@ impl NotaryTrust {
             ))),
         }
     }
+}
+
+/// The `signed.version` of a root file, 0 when it does not parse (the
+/// verifier reports why).
+fn root_version(bytes: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("signed")?.get("version")?.as_u64())
+        .unwrap_or(0)
 }
 
 fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, NotaryError> {

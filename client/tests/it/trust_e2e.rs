@@ -445,11 +445,18 @@ fn tag_signed_by_the_notary_cli_verifies() {
     b.ok(false, &["rmi", &v1]);
     let out = b.ok(true, &["pull", &v1]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
-    assert_ne!(
-        std::fs::read(&pinned).unwrap(),
-        before,
-        "the new root is pinned"
+    assert!(
+        std::fs::read(&pinned).unwrap() != before,
+        "the rotated root is pinned now"
     );
+    // Two more rotations while b is away: b walks 3.root.json, then 4.
+    notary(&url, &nd, &["key", "rotate", &gun, "root"]);
+    notary(&url, &nd, &["publish", &gun]);
+    notary(&url, &nd, &["key", "rotate", &gun, "root"]);
+    notary(&url, &nd, &["publish", &gun]);
+    b.ok(true, &["pull", &v1]);
+    let root: serde_json::Value = serde_json::from_slice(&std::fs::read(&pinned).unwrap()).unwrap();
+    assert_eq!(root["signed"]["version"], 4, "{root}");
 
     let v2 = format!("{}/team/notary:v2", reg.addr);
     a.ok(false, &["tag", "busybox:1", &v2]);
