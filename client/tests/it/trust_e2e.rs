@@ -571,3 +571,98 @@ fn signed_pushes_go_through_targets_releases() {
     assert!(out.contains(&format!("Digest: {signed}")), "{out}");
     b.ok(true, &["pull", &v1]);
 }
+
+/// On a terminal (a pty from `script`) and without the passphrase
+/// variables, the first signed push asks for each new key's passphrase
+/// twice (retrying on a mismatch) and the keys are sealed with them.
+#[test]
+fn first_signed_push_prompts_for_new_passphrases_twice() {
+    use bay_signer::keystore::{KeyRole, KeySource, KeyStore};
+    use bay_signer::passphrase::FixedPassphrase;
+    use std::io::{Read as _, Write as _};
+
+    if !have("/usr/bin/script") {
+        eprintln!("SKIP: script(1) missing (util-linux)");
+        return;
+    }
+    let Some((_dir, reg)) = setup() else { return };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    let v1 = format!("{}/team/app:v1", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    let line = format!("'{}' push '{v1}'", env!("CARGO_BIN_EXE_bay"));
+    let mut child = Command::new("/usr/bin/script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("BAY_HOME", a.home())
+        .env("BAY_DATA_ROOT", a.bay.data_root())
+        .env("DOCKER_CONTENT_TRUST", "1")
+        .env_remove("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE")
+        .env_remove("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let mut pipe = child.stdin.take().unwrap();
+    let answers = [
+        ("Enter passphrase for new root key", "root-pw"),
+        ("Repeat passphrase for new root key", "typo"),
+        ("Enter passphrase for new root key", "root-pw"),
+        ("Repeat passphrase for new root key", "root-pw"),
+        ("Enter passphrase for new targets key", "tag-pw"),
+        ("Repeat passphrase for new targets key", "tag-pw"),
+    ];
+    let mut answered: std::collections::HashMap<&str, usize> = Default::default();
+    for (prompt, answer) in answers {
+        let n = answered.entry(prompt).or_default();
+        *n += 1;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen.lock().unwrap().matches(prompt).count() < *n {
+            assert!(
+                Instant::now() < deadline,
+                "no {prompt:?} prompt #{n}: {}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = pipe.write_all(format!("{answer}\n").as_bytes());
+    }
+    drop(pipe);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let out = seen.lock().unwrap().clone();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("Passphrases do not match"), "{out}");
+    assert!(out.contains(": digest: "), "{out}");
+    assert!(
+        !out.contains("root-pw") && !out.contains("tag-pw"),
+        "echoed: {out}"
+    );
+
+    // The keys open with the passphrases typed, and the tag verifies.
+    let store = KeyStore::open(a.home().join("trust/private")).unwrap();
+    for (role, pw) in [(KeyRole::root(), "root-pw"), (KeyRole::targets(), "tag-pw")] {
+        let info = store.find(&role, None).unwrap().pop().unwrap();
+        store.load(&info.key_id, &FixedPassphrase::new(pw)).unwrap();
+    }
+    Client::new().ok(true, &["pull", &v1]);
+}
