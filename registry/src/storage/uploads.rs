@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use oci_types::{Algorithm, Digest, Hasher, RepoName};
 use uuid::Uuid;
@@ -132,9 +132,10 @@ impl Upload {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        // Room for a full chunk plus one more network frame, so the buffer
-        // never reallocates (and copies) while it fills.
-        let mut buf = BytesMut::with_capacity(WRITE_CHUNK + 256 * 1024);
+        // Network frames are kept as they arrive (no copy into a bigger
+        // buffer) and handed to the blocking writer about 1 MiB at a time.
+        let mut buf: Vec<Bytes> = Vec::new();
+        let mut buffered = 0usize;
         let mut pending: Option<tokio::task::JoinHandle<WriteResult>> = None;
         let mut received = self.size;
         let mut body_err = None;
@@ -146,11 +147,12 @@ impl Upload {
                         self.finish_pending(pending.take()).await?;
                         return Err(UploadError::TooLarge { limit });
                     }
-                    buf.extend_from_slice(&chunk);
-                    if buf.len() >= WRITE_CHUNK {
+                    buffered += chunk.len();
+                    buf.push(chunk);
+                    if buffered >= WRITE_CHUNK {
                         self.finish_pending(pending.take()).await?;
-                        pending = Some(self.spawn_write(buf.split().freeze()));
-                        buf.reserve(WRITE_CHUNK + 256 * 1024);
+                        pending = Some(self.spawn_write(std::mem::take(&mut buf)));
+                        buffered = 0;
                     }
                 }
                 Some(Err(e)) => {
@@ -162,7 +164,7 @@ impl Upload {
         }
         self.finish_pending(pending.take()).await?;
         if !buf.is_empty() {
-            let h = self.spawn_write(buf.split().freeze());
+            let h = self.spawn_write(buf);
             self.finish_pending(Some(h)).await?;
         }
         match body_err {
@@ -171,7 +173,7 @@ impl Upload {
         }
     }
 
-    fn spawn_write(&mut self, data: Bytes) -> tokio::task::JoinHandle<WriteResult> {
+    fn spawn_write(&mut self, data: Vec<Bytes>) -> tokio::task::JoinHandle<WriteResult> {
         let file = self.file.take();
         let hasher = self.hasher.take();
         let algorithm = self.algorithm;
@@ -185,16 +187,20 @@ impl Upload {
                     error: Some(std::io::Error::other("staging file is not open")),
                 };
             };
-            hasher.update(&data);
-            let error = file.write_all(&data).err();
+            let mut error = None;
+            let mut written = 0u64;
+            for chunk in &data {
+                hasher.update(chunk);
+                if let Err(e) = file.write_all(chunk) {
+                    error = Some(e);
+                    break;
+                }
+                written += chunk.len() as u64;
+            }
             WriteResult {
                 file: Some(file),
                 hasher,
-                written: if error.is_none() {
-                    data.len() as u64
-                } else {
-                    0
-                },
+                written: if error.is_none() { written } else { 0 },
                 error,
             }
         })
