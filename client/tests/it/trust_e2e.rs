@@ -666,3 +666,83 @@ fn first_signed_push_prompts_for_new_passphrases_twice() {
     }
     Client::new().ok(true, &["pull", &v1]);
 }
+
+/// The acceptance flow against a registry with users: import → tag → login
+/// → signed push → rmi → verified pull → images. Trust data goes through the
+/// same token flow (GUN scopes) as the images.
+#[test]
+fn signed_push_and_pull_with_a_login() {
+    use std::io::Write as _;
+    let Some(bin) = bay_registry_bin() else {
+        eprintln!("SKIP: bay-registry not built (cargo build -p bay-registry)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    for args in [
+        &["user", "add", "alice", "--password-stdin"][..],
+        &[
+            "acl",
+            "add",
+            "--user",
+            "alice",
+            "--repo",
+            "team/**",
+            "--actions",
+            "pull,push",
+        ][..],
+    ] {
+        let mut child = Command::new(&bin)
+            .args(args)
+            .arg("--root")
+            .arg(&root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"alice-pass-1")
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let Some(reg) = Server::start(&root, &free_addr()) else {
+        return;
+    };
+    let a = Client::new();
+    if a.image("busybox:1", "sh").is_none() {
+        return;
+    }
+    let v1 = format!("{}/team/app:v1", reg.addr);
+    a.ok(false, &["tag", "busybox:1", &v1]);
+    // Not logged in: the trust server is as closed as the registry.
+    let e = a.fails(true, &["push", &v1]);
+    eprintln!("refused as expected: {e}");
+    assert!(e.contains("unauthorized"), "{e}");
+    let mut login = a
+        .bay
+        .cmd(&["login", "-u", "alice", "--password-stdin", &reg.addr]);
+    let mut child = login
+        .env("BAY_HOME", a.home())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice-pass-1\n")
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let signed = push_digest(&a.ok(true, &["push", &v1]));
+    a.ok(false, &["rmi", &v1]);
+    let out = a.ok(true, &["pull", &v1]);
+    assert!(out.contains(&format!("Digest: {signed}")), "{out}");
+    let images = a.ok(false, &["images", "--digests"]);
+    assert!(images.contains(&signed), "{images}");
+}
