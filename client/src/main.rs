@@ -54,6 +54,8 @@ enum Cmd {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
+    /// Create and run a new container from an image (in the foreground)
+    Run(Box<RunArgs>),
     /// Log in to a registry (stores a refresh token, never the password)
     Login(LoginArgs),
     /// Log out from a registry
@@ -257,6 +259,72 @@ struct PushArgs {
 }
 
 #[derive(Args)]
+// `-h` is docker's `--hostname` here, so help is `--help` only.
+#[command(disable_help_flag = true)]
+struct RunArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to pass bay's own)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long)]
+    hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image ("" resets it)
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Memory limit (e.g. 512m, 1g)
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Number of CPUs
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Connect a container to a network (none, host; bridge is a private namespace for now)
+    #[arg(long)]
+    network: Option<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long)]
+    read_only: bool,
+    /// Add Linux capabilities
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    privileged: bool,
+    /// Security options (seccomp=unconfined|PROFILE.json, no-new-privileges, ...)
+    #[arg(long)]
+    security_opt: Vec<String>,
+    /// Bind mount a volume (SRC:DST[:ro])
+    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    volume: Vec<String>,
+    /// Assign a name to the container (accepted; names are not stored yet)
+    #[arg(long)]
+    name: Option<String>,
+    /// Skip image verification
+    #[arg(long)]
+    disable_content_trust: bool,
+    /// IMAGE [COMMAND [ARG...]]: everything after IMAGE belongs to the command
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG...]")]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
 struct LoginArgs {
     /// Username
     #[arg(short, long)]
@@ -378,7 +446,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut env = Env::new(cli.data_root.unwrap_or_else(commands::default_data_root));
     env.insecure_registries = cli.insecure_registries;
     env.insecure_registries
@@ -401,17 +469,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ImageCmd::Ls(a) => Cmd::Images(a),
             ImageCmd::Rm(a) => Cmd::Rmi(a),
             ImageCmd::Inspect(a) => {
-                return Ok(commands::inspect(
+                commands::inspect(
                     &env,
                     &a.names,
                     a.format.as_deref(),
                     "image",
                     &mut out,
                     &mut err,
-                )?);
+                )?;
+                return Ok(ExitCode::SUCCESS);
             }
             ImageCmd::History(a) => Cmd::History(a),
-            ImageCmd::Prune(a) => return prune(&env, &a, &mut out),
+            ImageCmd::Prune(a) => return prune(&env, &a, &mut out).map(|()| ExitCode::SUCCESS),
             ImageCmd::Tag(a) => Cmd::Tag(a),
             ImageCmd::Save(a) => Cmd::Save(a),
             ImageCmd::Load(a) => Cmd::Load(a),
@@ -514,6 +583,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 rt.block_on(commands::push(&env, &a.name, mode(a.quiet), out))?;
             }
         }
+        Cmd::Run(a) => {
+            drop(out);
+            return Ok(run_container(env, *a));
+        }
         Cmd::Login(a) => {
             drop(out);
             login(&env, a)?;
@@ -524,7 +597,119 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Image { .. } => {}
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turns `bay run` flags into the runtime's options.
+fn run_options(a: &RunArgs, cmd: Vec<String>) -> anyhow::Result<bay_runtime::RunOptions> {
+    use bay_runtime::spec::{MountSpec, NetworkMode, SecurityOpts, parse_bytes};
+    let mut opts = bay_runtime::RunOptions {
+        cmd,
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        read_only: a.read_only,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        security: SecurityOpts::parse(&a.security_opt)?,
+        ..Default::default()
+    };
+    // docker: `-e KEY` passes bay's own KEY if set, else nothing.
+    for e in &a.env {
+        if e.contains('=') {
+            opts.env.push(e.clone());
+        } else if let Ok(v) = std::env::var(e) {
+            opts.env.push(format!("{e}={v}"));
+        }
+    }
+    opts.entrypoint = a.entrypoint.as_ref().map(|e| {
+        if e.is_empty() {
+            Vec::new()
+        } else {
+            vec![e.clone()]
+        }
+    });
+    opts.resources.memory = a.memory.as_deref().map(parse_bytes).transpose()?;
+    opts.resources.pids_limit = a.pids_limit;
+    opts.resources.cpus = a.cpus;
+    if let Some(n) = &a.network {
+        opts.network = n.parse::<NetworkMode>()?;
+    }
+    for v in &a.volume {
+        opts.mounts.push(MountSpec::parse_volume(v)?);
+    }
+    Ok(opts)
+}
+
+/// `bay run`: exits with the container's status, or docker's 125/126/127
+/// (1 when content trust refuses the image).
+fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
+    let code = |c: i32| ExitCode::from(u8::try_from(c).unwrap_or(125));
+    let mut args = a.args.clone();
+    if args.is_empty() {
+        report(&anyhow::anyhow!("\"bay run\" requires at least 1 argument"));
+        return code(125);
+    }
+    let image = args.remove(0);
+    let opts = match run_options(&a, args) {
+        Ok(o) => o,
+        Err(e) => {
+            report(&e);
+            return code(125);
+        }
+    };
+    if let Some(name) = &a.name {
+        tracing::warn!(%name, "container names are not stored yet; --name is ignored");
+    }
+    let verify = trust_on(a.disable_content_trust);
+    apply_trust(&mut env, a.disable_content_trust);
+    let id = match runtime().map_err(|e| (e, 125)).and_then(|rt| {
+        rt.block_on(commands::resolve_image(
+            &env,
+            &image,
+            verify,
+            Box::new(std::io::stderr()),
+        ))
+        .map_err(|e| {
+            let c = e.run_exit_code();
+            (anyhow::Error::from(e), c)
+        })
+    }) {
+        Ok(id) => id,
+        Err((e, c)) => {
+            report(&e);
+            return code(c);
+        }
+    };
+    match commands::run_image(&env, &id, &opts, a.rm) {
+        Ok(status) => {
+            if status.oom_killed {
+                tracing::warn!("the container was killed for running out of memory");
+            }
+            code(status.code)
+        }
+        Err(e) => {
+            let c = e.run_exit_code();
+            report(&anyhow::Error::from(e));
+            code(c)
+        }
+    }
+}
+
+/// Prints `Error: …` with the deeper causes our messages do not already name.
+fn report(e: &anyhow::Error) {
+    // Our messages already embed their direct causes; add only
+    // deeper ones (e.g. "connection refused" under reqwest's text).
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    eprintln!("Error: {msg}");
 }
 
 fn no_server() -> anyhow::Error {
@@ -632,7 +817,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let reported = e
                 .downcast_ref::<commands::CommandError>()
@@ -643,17 +828,7 @@ fn main() -> ExitCode {
                 {
                     return ExitCode::SUCCESS;
                 }
-                // Our messages already embed their direct causes; add only
-                // deeper ones (e.g. "connection refused" under reqwest's text).
-                let mut msg = e.to_string();
-                for cause in e.chain().skip(1) {
-                    let c = cause.to_string();
-                    if !msg.contains(&c) {
-                        msg.push_str(": ");
-                        msg.push_str(&c);
-                    }
-                }
-                eprintln!("Error: {msg}");
+                report(&e);
             }
             ExitCode::from(1)
         }

@@ -6,6 +6,7 @@ mod archive;
 mod images;
 mod inspect;
 mod login;
+mod run;
 mod transfer;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ pub use archive::{import, load, save};
 pub use images::{ImagesOptions, images, prune, rmi, tag};
 pub use inspect::{HistoryOptions, InspectDoc, history, inspect, inspect_value};
 pub use login::{LoginOutcome, login, logout, read_password_line, stored_username};
+pub use run::{resolve_image, run_image, runtime_root};
 pub use transfer::{pull, pull_all_tags, push, push_all_tags};
 
 use crate::registry::{Anonymous, AuthProvider, ClientOptions};
@@ -176,6 +178,21 @@ pub enum CommandError {
     /// The credentials file.
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialsError),
+    /// The container runtime (`run`).
+    #[error(transparent)]
+    Runtime(#[from] bay_runtime::ContainerError),
+    /// `run` options that do not make a runtime spec.
+    #[error(transparent)]
+    Spec(#[from] bay_runtime::spec::SpecError),
+    /// The image's config object is not a valid OCI runtime config.
+    #[error("image {id} has an invalid config: {source}")]
+    ImageConfig {
+        /// The image ID.
+        id: oci_types::Digest,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Some of several names failed; each error was already printed.
     #[error("{failed} of the requested operations failed")]
     Partial {
@@ -188,6 +205,17 @@ impl CommandError {
     /// True when the messages were already printed (exit 1 silently).
     pub fn already_reported(&self) -> bool {
         matches!(self, CommandError::Partial { .. })
+    }
+
+    /// The exit code of a failed `bay run`, docker's way: 127/126 when the
+    /// command cannot be found/executed, 1 when content trust refuses the
+    /// image, 125 for every other failure of bay itself.
+    pub fn run_exit_code(&self) -> i32 {
+        match self {
+            CommandError::Runtime(e) => e.exit_code(),
+            CommandError::Registry(crate::registry::RegistryError::Trust(_)) => 1,
+            _ => 125,
+        }
     }
 }
 

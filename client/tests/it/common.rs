@@ -237,6 +237,10 @@ pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_size(0);
         h.set_mode(0o777);
+        // Real image layers carry numeric owner and time fields.
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         b.append_link(&mut h, format!("bin/{applet}"), "busybox")
             .unwrap();
     }

@@ -12,6 +12,7 @@ mod flows;
 mod interop;
 mod login;
 mod resume;
+mod run;
 mod tls;
 mod trust;
 mod trust_e2e;

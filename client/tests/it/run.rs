@@ -1,0 +1,206 @@
+//! `bay run` in the foreground: exit statuses, docker's default security
+//! profile, and content trust refusing an unsigned image before any
+//! container exists. Needs root (namespaces, cgroups, overlayfs).
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::*;
+
+fn root() -> bool {
+    let ok = nix::unistd::geteuid().is_root();
+    if !ok {
+        eprintln!("SKIP: bay run needs root (namespaces, cgroups, overlayfs)");
+    }
+    ok
+}
+
+/// A bay with busybox imported as `bb:1`.
+fn with_busybox() -> Option<Bay> {
+    if !root() {
+        return None;
+    }
+    let bay = Bay::new();
+    let rootfs = busybox_rootfs(bay.root.path())?;
+    bay.ok(&["import", rootfs.to_str().unwrap(), "bb:1"]);
+    Some(bay)
+}
+
+/// Entries of the runtime's container directory (absent counts as empty).
+fn containers(bay: &Bay) -> Vec<String> {
+    let dir = bay.data_root().join("runtime/containers");
+    match std::fs::read_dir(&dir) {
+        Ok(d) => d
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("{}: {e}", dir.display()),
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn run_exits_with_the_container_status_under_the_default_profile() {
+    let Some(bay) = with_busybox() else { return };
+    let o = bay.run(&["run", "--rm", "bb:1", "/bin/sh", "-c", "echo hi; exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\n", "{}", text(&o));
+    // Flags after IMAGE belong to the command; bay's own flags go before it.
+    let o = bay.run(&[
+        "run",
+        "--rm",
+        "-h",
+        "box",
+        "-e",
+        "A=b c",
+        "-w",
+        "/bin",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo $(hostname) \"$A\" $(pwd)",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "box b c /bin\n",
+        "{}",
+        text(&o)
+    );
+
+    let status = bay.ok(&["run", "--rm", "bb:1", "/bin/cat", "/proc/self/status"]);
+    assert!(status.contains("CapEff:\t00000000a80425fb\n"), "{status}");
+    assert!(status.contains("Seccomp:\t2\n"), "{status}");
+    let privileged = bay.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "bb:1",
+        "/bin/cat",
+        "/proc/self/status",
+    ]);
+    assert!(privileged.contains("Seccomp:\t0\n"), "{privileged}");
+
+    let e = bay.fails(&["run", "--rm", "bb:1", "/no/such/command"], 127);
+    assert!(e.contains("/no/such/command"), "{e}");
+    let e = bay.fails(&["run", "--rm", "nosuch:1", "true"], 125);
+    assert!(e.contains("No such image: nosuch:1"), "{e}");
+    let e = bay.fails(&["run", "--rm", "--network", "bogus", "bb:1", "true"], 125);
+    assert!(e.contains("--network"), "{e}");
+    assert!(
+        containers(&bay).is_empty(),
+        "--rm leaves nothing: {:?}",
+        containers(&bay)
+    );
+
+    // Without --rm the container stays; the layer was unpacked once.
+    bay.ok(&["run", "bb:1", "true"]);
+    assert_eq!(containers(&bay).len(), 1);
+    let layers = bay.data_root().join("runtime/layers/sha256");
+    let n = std::fs::read_dir(&layers).unwrap().count();
+    assert_eq!(n, 1, "one layer in {}", layers.display());
+}
+
+/// A client against bay-registry with its own `$BAY_HOME` (keys, trust cache).
+fn run_trust(bay: &Bay, home: &Path, trust: bool, args: &[&str]) -> Output {
+    let mut c = bay.cmd(args);
+    c.env("BAY_HOME", home)
+        .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "root-pass-1")
+        .env("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE", "repo-pass-1");
+    if trust {
+        c.env("DOCKER_CONTENT_TRUST", "1");
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn content_trust_refuses_unsigned_images_before_anything_runs() {
+    let Some(bay) = with_busybox() else { return };
+    let Some(reg) = bay_registry() else { return };
+    let home = bay.root.path().join("home");
+    let ok = |trust: bool, args: &[&str]| {
+        let o = run_trust(&bay, &home, trust, args);
+        assert!(o.status.success(), "bay {args:?}: {}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let unsigned = format!("{}/team/run:unsigned", reg.addr);
+    let signed = format!("{}/team/run:signed", reg.addr);
+    ok(false, &["tag", "bb:1", &unsigned]);
+    ok(false, &["push", &unsigned]);
+
+    // Present locally by tag: trust still resolves it, and refuses.
+    let o = run_trust(
+        &bay,
+        &home,
+        true,
+        &["run", "--rm", &unsigned, "/bin/echo", "ran"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not signed"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("ran"),
+        "{}",
+        text(&o)
+    );
+    assert!(containers(&bay).is_empty(), "{:?}", containers(&bay));
+
+    // Absent locally: the pull is refused, nothing is stored or run.
+    ok(false, &["rmi", &unsigned]);
+    let o = run_trust(
+        &bay,
+        &home,
+        true,
+        &["run", "--rm", &unsigned, "/bin/echo", "ran"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not signed"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("ran"),
+        "{}",
+        text(&o)
+    );
+    assert!(containers(&bay).is_empty(), "{:?}", containers(&bay));
+    assert!(!ok(false, &["images"]).contains("unsigned"));
+    // --disable-content-trust (or trust off) pulls and runs it.
+    let out = ok(
+        true,
+        &[
+            "run",
+            "--rm",
+            "--disable-content-trust",
+            &unsigned,
+            "/bin/echo",
+            "ran",
+        ],
+    );
+    assert_eq!(out, "ran\n");
+
+    // A signed tag runs with trust on, present locally and pulled afresh.
+    ok(false, &["tag", "bb:1", &signed]);
+    ok(true, &["push", &signed]);
+    assert_eq!(
+        ok(true, &["run", "--rm", &signed, "/bin/echo", "signed"]),
+        "signed\n"
+    );
+    ok(false, &["rmi", &signed, &unsigned, "bb:1"]);
+    assert_eq!(
+        ok(true, &["run", "--rm", &signed, "/bin/echo", "signed"]),
+        "signed\n"
+    );
+    assert!(containers(&bay).is_empty(), "{:?}", containers(&bay));
+}
