@@ -32,7 +32,10 @@
 //!   password docker-style and returns the refresh token to store instead.
 //!   [`credentials::ConfigAuth`] is the provider every `bay` command uses.
 //! - [`store::ImageUsers`] tells `rmi`/`prune` which containers use an image
-//!   (the runtime plugs in here).
+//!   ([`commands::RuntimeUsers`] answers from the runtime's containers, which
+//!   `run` tags with the image ID under [`commands::IMAGE_ANNOTATION`]).
+//! - `bay run` ([`commands::resolve_image`], [`commands::run_image`]) runs
+//!   containers with `bay_runtime` under `<data-root>/runtime`.
 //!
 //! # Environment
 //! | variable | meaning |

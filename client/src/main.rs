@@ -457,6 +457,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(n) = env_num("BAY_PUSH_CHUNK_SIZE") {
         env.chunk_size = n.max(1);
     }
+    env.users = std::sync::Arc::new(commands::RuntimeUsers::new(commands::runtime_root(&env)));
     env.auth = std::sync::Arc::new(bay_client::credentials::ConfigAuth::new(
         env.config_file.clone(),
         bay_client::credentials::docker_config_path(),

@@ -16,7 +16,7 @@ pub use archive::{import, load, save};
 pub use images::{ImagesOptions, images, prune, rmi, tag};
 pub use inspect::{HistoryOptions, InspectDoc, history, inspect, inspect_value};
 pub use login::{LoginOutcome, login, logout, read_password_line, stored_username};
-pub use run::{resolve_image, run_image, runtime_root};
+pub use run::{IMAGE_ANNOTATION, RuntimeUsers, resolve_image, run_image, runtime_root};
 pub use transfer::{pull, pull_all_tags, push, push_all_tags};
 
 use crate::registry::{Anonymous, AuthProvider, ClientOptions};

@@ -9,7 +9,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use bay_runtime::{
-    ContainerError, ContainerId, ExitStatus, RunOptions, Runtime, SpecInput, StdioConfig,
+    ContainerError, ContainerId, ContainerStatus, ExitStatus, RunOptions, Runtime, SpecInput,
+    StdioConfig,
 };
 use oci_types::Digest;
 
@@ -17,8 +18,56 @@ use super::{CommandError, Env, out_err};
 use crate::progress::ProgressMode;
 use crate::reference::ImageRef;
 use crate::registry::RegistryClient;
-use crate::store::{LookupError, StoreError};
+use crate::store::{ImageUsers, LookupError, StoreError};
 use crate::trust::Resolution;
+
+/// The spec annotation naming the image (ID) a container was created from.
+pub const IMAGE_ANNOTATION: &str = "org.bay.image";
+
+/// The runtime's containers as [`ImageUsers`], so `rmi` and `image prune`
+/// keep images that containers were created from.
+#[derive(Debug, Clone)]
+pub struct RuntimeUsers {
+    root: PathBuf,
+}
+
+impl RuntimeUsers {
+    /// The containers of the runtime rooted at `root` (see [`runtime_root`]).
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+}
+
+impl ImageUsers for RuntimeUsers {
+    fn users_of(&self, id: &Digest) -> Vec<(String, bool)> {
+        // No runtime yet: no containers (and nothing to create for `rmi`).
+        if !self.root.join("containers").is_dir() {
+            return Vec::new();
+        }
+        let listed = Runtime::open(&self.root).and_then(|rt| {
+            let states = rt.list()?;
+            let want = id.to_string();
+            let mut users = Vec::new();
+            for s in states {
+                let spec = rt.load(&s.id)?.spec()?;
+                let from = spec
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(IMAGE_ANNOTATION));
+                if from == Some(&want) {
+                    let running =
+                        matches!(s.status, ContainerStatus::Running | ContainerStatus::Paused);
+                    users.push((s.id.to_string(), running));
+                }
+            }
+            Ok(users)
+        });
+        listed.unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot list containers; treating the image as unused");
+            Vec::new()
+        })
+    }
+}
 
 /// `<data-root>/runtime`: the runtime's layer store and containers.
 pub fn runtime_root(env: &Env) -> PathBuf {
@@ -138,7 +187,7 @@ pub fn run_image(
         source,
     })?;
     let paths = rt.layer_paths(&layers)?;
-    let spec = bay_runtime::build_spec(
+    let mut spec = bay_runtime::build_spec(
         SpecInput {
             id: &cid,
             image: image_config.as_ref(),
@@ -146,6 +195,10 @@ pub fn run_image(
         },
         opts,
     )?;
+    // Which image the container came from, for `rmi` ([`RuntimeUsers`]).
+    spec.annotations_mut()
+        .get_or_insert_with(Default::default)
+        .insert(IMAGE_ANNOTATION.to_owned(), id.to_string());
     tracing::debug!(container = %cid, image = %id, "starting container");
     Ok(rt.run(cid, &spec, &layers, StdioConfig::default(), remove)?)
 }

@@ -106,6 +106,25 @@ fn run_exits_with_the_container_status_under_the_default_profile() {
     let layers = bay.data_root().join("runtime/layers/sha256");
     let n = std::fs::read_dir(&layers).unwrap().count();
     assert_eq!(n, 1, "one layer in {}", layers.display());
+    // ... and it keeps its image from `rmi` and `image prune -a`.
+    let kept = &containers(&bay)[0];
+    let e = bay.fails(&["rmi", "bb:1"], 1);
+    assert!(
+        e.contains("must be forced") && e.contains(&format!("container {kept}")),
+        "{e}"
+    );
+    bay.ok(&["image", "prune", "-a", "-f"]);
+    assert!(bay.ok(&["images"]).contains("bb "));
+    // An image no container came from goes, even with the same layers.
+    let rootfs = busybox_rootfs(bay.root.path()).unwrap();
+    bay.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        rootfs.to_str().unwrap(),
+        "other:1",
+    ]);
+    bay.ok(&["rmi", "other:1"]);
 }
 
 /// A client against bay-registry with its own `$BAY_HOME` (keys, trust cache).
