@@ -223,3 +223,66 @@ fn content_trust_refuses_unsigned_images_before_anything_runs() {
     );
     assert!(containers(&bay).is_empty(), "{:?}", containers(&bay));
 }
+
+#[test]
+fn run_flags_reach_the_container() {
+    let Some(bay) = with_busybox() else { return };
+    let vol = bay.root.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("f"), "data\n").unwrap();
+    let mount = format!("{}:/mnt:ro", vol.display());
+    let o = bay.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        &mount,
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /mnt/f; echo x > /x || echo ro-root; echo y > /mnt/g || echo ro-vol",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "data\nro-root\nro-vol\n",
+        "{}",
+        text(&o)
+    );
+    assert!(!vol.join("g").exists());
+
+    let caps = bay.ok(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "-u",
+        "1000:1000",
+        "bb:1",
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status; /bin/busybox id",
+    ]);
+    assert_eq!(caps, "CapEff:\t0000000000000000\nuid=1000 gid=1000\n");
+
+    // cgroup v2 or v1, whichever the host has.
+    let limits = bay.ok(&[
+        "run", "--rm", "-m", "64m", "--pids-limit", "20", "bb:1", "sh", "-c",
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+         cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
+    ]);
+    assert_eq!(limits, "67108864\n20\n");
+
+    assert_eq!(
+        bay.ok(&["run", "--rm", "--entrypoint", "/bin/echo", "bb:1", "hello"]),
+        "hello\n"
+    );
+    let o = bay.run(&[
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        "/bin/sh -c 'kill -9 $$'; exit $?",
+    ]);
+    assert_eq!(o.status.code(), Some(137), "{}", text(&o));
+}
