@@ -683,7 +683,7 @@ fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
             return code(c);
         }
     };
-    match commands::run_image(&env, &id, &opts, a.rm) {
+    match commands::run_image(&env, &id, &opts, a.rm, proxy_signals) {
         Ok(status) => {
             if status.oom_killed {
                 tracing::warn!("the container was killed for running out of memory");
@@ -696,6 +696,39 @@ fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
             code(c)
         }
     }
+}
+
+/// docker's `--sig-proxy`: from now on the signals a user sends `bay run`
+/// (Ctrl-C, `kill`) go to the container's init instead of killing bay, which
+/// then still waits for the container and removes it with `--rm`. The
+/// runtime resets the signal mask in the container, so blocking here does
+/// not leak into it.
+fn proxy_signals(pid: i32) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(s);
+    }
+    if let Err(error) = set.thread_block() {
+        tracing::warn!(%error, "cannot block signals; they will not reach the container");
+        return;
+    }
+    let target = nix::unistd::Pid::from_raw(pid);
+    // Detached: it lives until bay exits, right after the container does.
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            if let Err(error) = nix::sys::signal::kill(target, sig) {
+                tracing::debug!(%error, ?sig, "container gone; signal not forwarded");
+            }
+        }
+    });
 }
 
 /// Prints `Error: …` with the deeper causes our messages do not already name.

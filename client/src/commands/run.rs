@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use bay_runtime::{
     ContainerError, ContainerId, ContainerStatus, ExitStatus, RunOptions, Runtime, SpecInput,
-    StdioConfig,
+    StdioConfig, Storage,
 };
 use oci_types::Digest;
 
@@ -144,11 +144,14 @@ pub async fn resolve_image(
 /// Runs image `id` in the foreground with inherited stdio: unpacks its
 /// layers into the runtime's layer store (each once), builds the spec from
 /// the image config and `opts`, and waits. `remove` is `--rm`.
+/// `on_start` gets the container init's host pid once it runs (the binary
+/// forwards its signals there, as docker's `--sig-proxy` does).
 pub fn run_image(
     env: &Env,
     id: &Digest,
     opts: &RunOptions,
     remove: bool,
+    on_start: impl FnOnce(i32),
 ) -> Result<ExitStatus, CommandError> {
     let store = env.store()?;
     let layers = {
@@ -200,5 +203,25 @@ pub fn run_image(
         .get_or_insert_with(Default::default)
         .insert(IMAGE_ANNOTATION.to_owned(), id.to_string());
     tracing::debug!(container = %cid, image = %id, "starting container");
-    Ok(rt.run(cid, &spec, &layers, StdioConfig::default(), remove)?)
+    // `Runtime::run`, with a hook between start and wait.
+    let storage = if remove {
+        Storage::Ephemeral
+    } else {
+        Storage::Persistent
+    };
+    let mut c = rt.create_with(cid, &spec, &layers, storage)?;
+    let result = c.start(StdioConfig::default()).and_then(|()| {
+        if let Some(pid) = c.state().pid {
+            on_start(pid);
+        }
+        c.wait()
+    });
+    if remove {
+        let deleted = c.delete(true);
+        let status = result?;
+        deleted?;
+        Ok(status)
+    } else {
+        Ok(result?)
+    }
 }

@@ -286,3 +286,37 @@ fn run_flags_reach_the_container() {
     ]);
     assert_eq!(o.status.code(), Some(137), "{}", text(&o));
 }
+
+#[test]
+fn signals_to_bay_run_reach_the_container_and_rm_still_cleans_up() {
+    let Some(bay) = with_busybox() else { return };
+    use std::io::{BufRead, Read};
+    let mut child = bay
+        .cmd(&[
+            "run",
+            "--rm",
+            "bb:1",
+            "sh",
+            "-c",
+            // Bounded (~5 s), so a failure cannot hang the test on the pipe.
+            "trap 'echo got; exit 42' TERM; echo ready; i=0; \
+             while [ $i -lt 100 ]; do /bin/busybox sleep 0.05; i=$((i+1)); done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // The trap is set; bay blocks its signals right after the start.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(42), "{rest}");
+    assert_eq!(rest, "got\n");
+    assert!(containers(&bay).is_empty(), "{:?}", containers(&bay));
+}
