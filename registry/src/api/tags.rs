@@ -45,16 +45,18 @@ fn link(path: &str, n: usize, last: &str) -> String {
 }
 
 pub(super) async fn list(st: &AppState, name: &RepoName, q: &Query) -> ApiResult {
-    let repo = st
-        .meta
-        .repo_id(name)
-        .await?
-        .ok_or_else(|| ApiError::name_unknown(name.as_str()))?;
     let (n, last, _) = page(st, q)?;
     let mut tags = if n == 0 {
-        Vec::new()
+        st.meta
+            .repo_id(name)
+            .await?
+            .map(|_| Vec::new())
+            .ok_or_else(|| ApiError::name_unknown(name.as_str()))?
     } else {
-        st.meta.list_tags(repo, last.as_deref(), n + 1).await?
+        st.meta
+            .list_tags(name, last.as_deref(), n + 1)
+            .await?
+            .ok_or_else(|| ApiError::name_unknown(name.as_str()))?
     };
     let more = tags.len() > n;
     tags.truncate(n);

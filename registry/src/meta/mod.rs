@@ -472,30 +472,34 @@ impl Meta {
         Ok(res.rows_affected() > 0)
     }
 
-    /// Tags of a repository in byte order, strictly after `last`, at most `n`.
+    /// Tags of a repository in byte order, strictly after `last`, at most
+    /// `n`; `None` if the repository does not exist.
     pub async fn list_tags(
         &self,
-        repo_id: i64,
+        name: &RepoName,
         last: Option<&str>,
         n: usize,
-    ) -> Result<Vec<String>, MetaError> {
+    ) -> Result<Option<Vec<String>>, MetaError> {
         // One aggregated row instead of a row per tag: sqlx hands rows over
         // one by one, which dominated the cost of long lists. Tags cannot
         // contain ',' (spec grammar). `string_agg` exists in SQLite >= 3.44
-        // and PostgreSQL alike.
+        // and PostgreSQL alike. The repository's existence is only looked up
+        // when the page is empty.
         let joined = sqlx::query_scalar::<_, Option<String>>(
             "SELECT string_agg(name, ',' ORDER BY name) FROM \
-             (SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3) AS page",
+             (SELECT t.name AS name FROM tags t JOIN repositories r ON r.id = t.repository_id \
+              WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3) AS page",
         )
-        .bind(repo_id)
+        .bind(name.as_str())
         .bind(last.unwrap_or(""))
         .bind(n as i64)
         .fetch_one(&self.reader)
         .await
         .map_err(q("list tags"))?;
-        Ok(joined
-            .map(|j| j.split(',').map(str::to_owned).collect())
-            .unwrap_or_default())
+        match joined {
+            Some(j) => Ok(Some(j.split(',').map(str::to_owned).collect())),
+            None => Ok(self.repo_id(name).await?.map(|_| Vec::new())),
+        }
     }
 
     /// Repository names in byte order, strictly after `last`, at most `n`.
