@@ -8,7 +8,7 @@
 //! The caller authenticates with a password (Basic) or an access token
 //! (Bearer); a personal access token cannot mint further tokens.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,11 +18,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
+use super::token::client_ip;
 use crate::admin::{self, AdminError};
 use crate::auth::{LoginError, PAT_PREFIX, basic_credentials};
 use crate::error::{ApiError, Code};
 use crate::meta::User;
-use crate::server::ClientAddr;
 
 fn unauthorized(msg: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, msg)
@@ -74,13 +74,6 @@ async fn caller(st: &Shared, headers: &HeaderMap, ip: IpAddr) -> Result<User, Ap
         .ok_or_else(|| unauthorized("the account no longer exists"))
 }
 
-fn ip_of(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ClientAddr>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
@@ -92,7 +85,7 @@ struct CreateBody {
 
 /// `POST /auth/tokens`
 pub async fn create(State(st): State<Shared>, req: Request) -> Response {
-    let ip = ip_of(&req);
+    let ip = client_ip(&req);
     let (parts, body) = req.into_parts();
     let run = async {
         let user = caller(&st, &parts.headers, ip).await?;
@@ -134,7 +127,7 @@ pub async fn create(State(st): State<Shared>, req: Request) -> Response {
 
 /// `GET /auth/tokens`
 pub async fn list(State(st): State<Shared>, req: Request) -> Response {
-    let ip = ip_of(&req);
+    let ip = client_ip(&req);
     let (parts, _) = req.into_parts();
     let run = async {
         let user = caller(&st, &parts.headers, ip).await?;
@@ -150,7 +143,7 @@ pub async fn list(State(st): State<Shared>, req: Request) -> Response {
 
 /// `DELETE /auth/tokens/{id}`
 pub async fn revoke(State(st): State<Shared>, Path(id): Path<String>, req: Request) -> Response {
-    let ip = ip_of(&req);
+    let ip = client_ip(&req);
     let (parts, _) = req.into_parts();
     let run = async {
         let user = caller(&st, &parts.headers, ip).await?;

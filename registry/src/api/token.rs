@@ -15,7 +15,8 @@ use crate::auth::{Auth, Login, LoginError, basic_credentials};
 use crate::error::{ApiError, Code};
 use crate::server::ClientAddr;
 
-fn client_ip(req: &Request) -> IpAddr {
+/// The peer address of a request (unspecified when served without a socket).
+pub(super) fn client_ip(req: &Request) -> IpAddr {
     req.extensions()
         .get::<ClientAddr>()
         .map(|c| c.0.ip())
