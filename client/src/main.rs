@@ -15,6 +15,8 @@ use bay_signer::passphrase::{
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod cli;
+
 /// bay: push, pull, verify and run container images.
 #[derive(Parser)]
 #[command(name = "bay", version, disable_help_subcommand = true)]
@@ -55,7 +57,7 @@ enum Cmd {
     /// Upload an image to a registry
     Push(PushArgs),
     /// Create and run a new container from an image (in the foreground)
-    Run(Box<RunArgs>),
+    Run(Box<cli::run::RunArgs>),
     /// Log in to a registry (stores a refresh token, never the password)
     Login(LoginArgs),
     /// Log out from a registry
@@ -256,72 +258,6 @@ struct PushArgs {
     /// The image to push
     #[arg(value_name = "NAME[:TAG]")]
     name: String,
-}
-
-#[derive(Args)]
-// `-h` is docker's `--hostname` here, so help is `--help` only.
-#[command(disable_help_flag = true)]
-struct RunArgs {
-    /// Print help
-    #[arg(long, action = clap::ArgAction::Help)]
-    help: Option<bool>,
-    /// Automatically remove the container when it exits
-    #[arg(long)]
-    rm: bool,
-    /// Set environment variables (KEY=VALUE, or KEY to pass bay's own)
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
-    /// Working directory inside the container
-    #[arg(short, long)]
-    workdir: Option<String>,
-    /// Username or UID (format: <name|uid>[:<group|gid>])
-    #[arg(short, long)]
-    user: Option<String>,
-    /// Container host name
-    #[arg(short = 'h', long)]
-    hostname: Option<String>,
-    /// Overwrite the default ENTRYPOINT of the image ("" resets it)
-    #[arg(long)]
-    entrypoint: Option<String>,
-    /// Memory limit (e.g. 512m, 1g)
-    #[arg(short, long)]
-    memory: Option<String>,
-    /// Tune container pids limit (-1 for unlimited)
-    #[arg(long, allow_hyphen_values = true)]
-    pids_limit: Option<i64>,
-    /// Number of CPUs
-    #[arg(long)]
-    cpus: Option<f64>,
-    /// Connect a container to a network (none, host; bridge is a private namespace for now)
-    #[arg(long)]
-    network: Option<String>,
-    /// Mount the container's root filesystem as read only
-    #[arg(long)]
-    read_only: bool,
-    /// Add Linux capabilities
-    #[arg(long)]
-    cap_add: Vec<String>,
-    /// Drop Linux capabilities
-    #[arg(long)]
-    cap_drop: Vec<String>,
-    /// Give extended privileges to this container
-    #[arg(long)]
-    privileged: bool,
-    /// Security options (seccomp=unconfined|PROFILE.json, no-new-privileges, ...)
-    #[arg(long)]
-    security_opt: Vec<String>,
-    /// Bind mount a volume (SRC:DST[:ro])
-    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
-    volume: Vec<String>,
-    /// Assign a name to the container (accepted; names are not stored yet)
-    #[arg(long)]
-    name: Option<String>,
-    /// Skip image verification
-    #[arg(long)]
-    disable_content_trust: bool,
-    /// IMAGE [COMMAND [ARG...]]: everything after IMAGE belongs to the command
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "IMAGE [COMMAND] [ARG...]")]
-    args: Vec<String>,
 }
 
 #[derive(Args)]
@@ -586,7 +522,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Run(a) => {
             drop(out);
-            return Ok(run_container(env, *a));
+            return Ok(cli::run::run_container(env, *a));
         }
         Cmd::Login(a) => {
             drop(out);
@@ -599,136 +535,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Image { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Turns `bay run` flags into the runtime's options.
-fn run_options(a: &RunArgs, cmd: Vec<String>) -> anyhow::Result<bay_runtime::RunOptions> {
-    use bay_runtime::spec::{MountSpec, NetworkMode, SecurityOpts, parse_bytes};
-    let mut opts = bay_runtime::RunOptions {
-        cmd,
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
-        hostname: a.hostname.clone(),
-        read_only: a.read_only,
-        cap_add: a.cap_add.clone(),
-        cap_drop: a.cap_drop.clone(),
-        privileged: a.privileged,
-        security: SecurityOpts::parse(&a.security_opt)?,
-        ..Default::default()
-    };
-    // docker: `-e KEY` passes bay's own KEY if set, else nothing.
-    for e in &a.env {
-        if e.contains('=') {
-            opts.env.push(e.clone());
-        } else if let Ok(v) = std::env::var(e) {
-            opts.env.push(format!("{e}={v}"));
-        }
-    }
-    opts.entrypoint = a.entrypoint.as_ref().map(|e| {
-        if e.is_empty() {
-            Vec::new()
-        } else {
-            vec![e.clone()]
-        }
-    });
-    opts.resources.memory = a.memory.as_deref().map(parse_bytes).transpose()?;
-    opts.resources.pids_limit = a.pids_limit;
-    opts.resources.cpus = a.cpus;
-    if let Some(n) = &a.network {
-        opts.network = n.parse::<NetworkMode>()?;
-    }
-    for v in &a.volume {
-        opts.mounts.push(MountSpec::parse_volume(v)?);
-    }
-    Ok(opts)
-}
-
-/// `bay run`: exits with the container's status, or docker's 125/126/127
-/// (1 when content trust refuses the image).
-fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
-    let code = |c: i32| ExitCode::from(u8::try_from(c).unwrap_or(125));
-    let mut args = a.args.clone();
-    if args.is_empty() {
-        report(&anyhow::anyhow!("\"bay run\" requires at least 1 argument"));
-        return code(125);
-    }
-    let image = args.remove(0);
-    let opts = match run_options(&a, args) {
-        Ok(o) => o,
-        Err(e) => {
-            report(&e);
-            return code(125);
-        }
-    };
-    if let Some(name) = &a.name {
-        tracing::warn!(%name, "container names are not stored yet; --name is ignored");
-    }
-    let verify = trust_on(a.disable_content_trust);
-    apply_trust(&mut env, a.disable_content_trust);
-    let id = match runtime().map_err(|e| (e, 125)).and_then(|rt| {
-        rt.block_on(commands::resolve_image(
-            &env,
-            &image,
-            verify,
-            Box::new(std::io::stderr()),
-        ))
-        .map_err(|e| {
-            let c = e.run_exit_code();
-            (anyhow::Error::from(e), c)
-        })
-    }) {
-        Ok(id) => id,
-        Err((e, c)) => {
-            report(&e);
-            return code(c);
-        }
-    };
-    match commands::run_image(&env, &id, &opts, a.rm, proxy_signals) {
-        Ok(status) => {
-            if status.oom_killed {
-                tracing::warn!("the container was killed for running out of memory");
-            }
-            code(status.code)
-        }
-        Err(e) => {
-            let c = e.run_exit_code();
-            report(&anyhow::Error::from(e));
-            code(c)
-        }
-    }
-}
-
-/// docker's `--sig-proxy`: from now on the signals a user sends `bay run`
-/// (Ctrl-C, `kill`) go to the container's init instead of killing bay, which
-/// then still waits for the container and removes it with `--rm`. The
-/// runtime resets the signal mask in the container, so blocking here does
-/// not leak into it.
-fn proxy_signals(pid: i32) {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
-        set.add(s);
-    }
-    if let Err(error) = set.thread_block() {
-        tracing::warn!(%error, "cannot block signals; they will not reach the container");
-        return;
-    }
-    let target = nix::unistd::Pid::from_raw(pid);
-    // Detached: it lives until bay exits, right after the container does.
-    std::thread::spawn(move || {
-        while let Ok(sig) = set.wait() {
-            if let Err(error) = nix::sys::signal::kill(target, sig) {
-                tracing::debug!(%error, ?sig, "container gone; signal not forwarded");
-            }
-        }
-    });
 }
 
 /// Prints `Error: …` with the deeper causes our messages do not already name.
