@@ -1,5 +1,6 @@
 //! The HTTP surface: `/v2/` routed by one dispatcher (see [`route`]), plus
-//! health and metrics.
+//! health (`/healthz`, and notary-server's `/_notary_server/health`) and
+//! metrics.
 
 mod blobs;
 mod manifests;
@@ -62,6 +63,10 @@ pub fn router(state: Shared) -> Router {
         .route("/auth/tokens", get(pats::list).post(pats::create))
         .route("/auth/tokens/{id}", axum::routing::delete(pats::revoke))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/_notary_server/health",
+            axum::routing::any(crate::trust::notary_health),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             header_size_limit(req, next, header_limit)

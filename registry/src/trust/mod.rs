@@ -13,6 +13,7 @@
 //! | `GET`/`POST tuf/{timestamp\|snapshot}.key` | server-held ed25519 keys ([`keys`]) |
 //! | `DELETE tuf/` | the whole GUN |
 //! | `GET changefeed`, `GET /v2/_trust/changefeed` | [`changefeed`] |
+//! | `GET /_notary_server/health` | 200 `{}` ([`notary_health`]) |
 //!
 //! Errors use Notary's codes and exact messages ([`error`]).
 //!
@@ -171,6 +172,23 @@ pub(crate) async fn changefeed_all(st: &AppState, req: Req) -> Response {
     changefeed::get(&st.meta, None, &req.query)
         .await
         .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Answers `/_notary_server/health` as notary-server does (trust-facts
+/// §1.1): `GET` is 200 `{}` as JSON, any other method (HEAD included) is
+/// the catch-all 404 `METADATA_NOT_FOUND` without detail. Notary clients and
+/// load balancers probe it; the registry has no separate health checks to
+/// report, so it is always `{}`.
+pub async fn notary_health(method: Method) -> Response {
+    if method != Method::GET {
+        return TrustError::NoRoute.into_response();
+    }
+    let mut resp = (StatusCode::OK, "{}").into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
 }
 
 /// Answers a trust request whose GUN maps to no repository name.

@@ -1110,3 +1110,54 @@ async fn wire_errors_match_notary_server() {
     }
     assert!(diffs.is_empty(), "differ: {diffs:?}");
 }
+
+/// `/_notary_server/health` as notary-server answers it: `GET` is 200 `{}`
+/// (JSON), `HEAD` and `POST` are the catch-all 404 `METADATA_NOT_FOUND`
+/// without detail. Compared with the real notary-server when installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notary_health_answers_like_notary_server() {
+    async fn health(url: &str) -> Vec<(u16, String, String)> {
+        let http = reqwest::Client::new();
+        let mut out = Vec::new();
+        for m in [
+            reqwest::Method::GET,
+            reqwest::Method::HEAD,
+            reqwest::Method::POST,
+        ] {
+            let r = http
+                .request(m, format!("{url}/_notary_server/health"))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+            // Go's JSON encoder ends error bodies with a newline; the JSON is
+            // what clients read.
+            out.push((status, ct, r.text().await.unwrap().trim_end().to_owned()));
+        }
+        out
+    }
+    let reg = support::spawn().await;
+    let ours = health(&reg.url).await;
+    assert_eq!(
+        ours[0],
+        (200, "application/json; charset=utf-8".into(), "{}".into())
+    );
+    assert_eq!(ours[1].0, 404);
+    assert_eq!(
+        ours[2],
+        (
+            404,
+            "application/json; charset=utf-8".into(),
+            r#"{"errors":[{"code":"METADATA_NOT_FOUND","message":"You have requested metadata that does not exist."}]}"#.into()
+        )
+    );
+    if !have("notary-server") {
+        eprintln!("SKIP comparison: notary-server (Debian package `notary`) is not installed");
+        return;
+    }
+    let mut ns = start_notary_server().await;
+    let theirs = health(&ns.url).await;
+    let _ = ns.child.kill().await;
+    assert_eq!(ours, theirs);
+}
