@@ -56,9 +56,11 @@
 //! # }
 //! ```
 //!
-//! Not yet here: bridge networking and `-p`, the detached monitor, logs,
-//! user namespaces (see issue 6). `NetworkMode::Bridge` is a private
-//! network namespace with only `lo` until the bridge lands.
+//! - [`network`]: docker's default bridge network (`bay0`, a veth and an
+//!   address per container, NAT, `-p` through DNAT) and the per-container
+//!   `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`.
+//!
+//! Not yet here: the detached monitor, logs, user namespaces (see issue 6).
 
 pub mod cgroups;
 #[cfg(target_os = "linux")]
@@ -69,6 +71,7 @@ pub mod layers;
 pub mod layout;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod network;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;

@@ -547,6 +547,19 @@ pub fn build_spec(input: SpecInput<'_>, opts: &RunOptions) -> Result<Spec, SpecE
         "org.bay.network".to_owned(),
         format!("{:?}", opts.network).to_lowercase(),
     );
+    let mut net = opts.network_options.clone();
+    net.expand_exposed(
+        image
+            .and_then(|c| c.exposed_ports().as_ref())
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
+    );
+    if net != crate::network::NetworkOptions::default()
+        && let Ok(json) = serde_json::to_string(&net)
+    {
+        annotations.insert(crate::network::OPTIONS_ANNOTATION.to_owned(), json);
+    }
     Ok(SpecBuilder::default()
         .version("1.0.2")
         .root(

@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub resources: Resources,
     /// `--network`.
     pub network: NetworkMode,
+    /// `-p`, `-P`, `--dns*`, `--add-host` (see [`crate::network`]).
+    pub network_options: crate::network::NetworkOptions,
     /// `-v`, `--mount`, `--tmpfs`.
     pub mounts: Vec<MountSpec>,
     /// `--ulimit`.
@@ -71,8 +73,8 @@ pub struct Resources {
 /// `--network`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum NetworkMode {
-    /// Docker's default. Until the `bay0` bridge lands this is a private
-    /// network namespace with only `lo`, like `none`.
+    /// Docker's default: a private network namespace with `lo` and an
+    /// `eth0` on the `bay0` bridge (see [`crate::network`]).
     #[default]
     Bridge,
     /// A private network namespace with only `lo`, up.
