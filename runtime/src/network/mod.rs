@@ -37,9 +37,22 @@
 //!
 //! Nothing here touches an interface, route or rule it did not create.
 
+#[cfg(target_os = "linux")]
+mod bridge;
+pub mod files;
+pub mod iptables;
+pub mod leases;
 mod options;
 
+#[cfg(target_os = "linux")]
+pub use bridge::{
+    CONTAINER_IFNAME, DEFAULT_BRIDGE, DEFAULT_STATE_DIR, Network, NetworkConfig, NetworkError,
+    Prepared, default_subnets, veth_name,
+};
 pub use options::{
     ExtraHost, HostAddr, NetworkOptions, OPTIONS_ANNOTATION, OptionError, PortMapping, Protocol,
     parse_dns, parse_dns_option, parse_dns_search,
 };
+
+#[cfg(target_os = "linux")]
+pub mod netlink;
