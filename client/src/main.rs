@@ -72,6 +72,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::trust::TrustCmd,
     },
+    #[command(flatten)]
+    Container(cli::container::ContainerCmd),
+    /// Manage containers
+    #[command(name = "container")]
+    ContainerGroup {
+        #[command(subcommand)]
+        cmd: cli::container::ContainerGroup,
+    },
 }
 
 #[derive(Subcommand)]
@@ -153,8 +161,8 @@ struct InspectArgs {
     /// Format output using a Go template
     #[arg(short, long)]
     format: Option<String>,
-    /// Only images are supported
-    #[arg(long, value_parser = ["image"])]
+    /// Return JSON for specified type
+    #[arg(long, value_parser = ["image", "container"])]
     r#type: Option<String>,
     #[arg(required = true, value_name = "NAME")]
     names: Vec<String>,
@@ -537,6 +545,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let server = a.server.ok_or_else(no_server)?;
             commands::logout(&env, &server, &mut out)?;
         }
+        Cmd::Container(c) => {
+            drop(out);
+            return Ok(cli::container::run_verb(env, c));
+        }
+        Cmd::ContainerGroup { cmd } => {
+            drop(out);
+            return Ok(cli::container::run_group(env, cmd));
+        }
         Cmd::Trust { cmd } => {
             drop(out);
             return cli::trust::run(env, cmd);
@@ -647,6 +663,9 @@ fn prune(env: &Env, a: &PruneArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::container::monitor_entry() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

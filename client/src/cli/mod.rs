@@ -5,6 +5,7 @@
 //! [`resources::ResourceArgs`] into it; each group turns its flags into
 //! fields of `bay_runtime::RunOptions` with `apply`.
 
+pub mod container;
 pub mod network;
 pub mod resources;
 pub mod run;
