@@ -350,7 +350,10 @@ impl Challenge {
 
 /// The token scopes a request needs, derived from its method and path:
 /// `repository:<name>:pull` for reads, `pull,push` for writes, `delete` for DELETE,
-/// `repository:<from>:pull` for a mount, `registry:catalog:*` for `_catalog`.
+/// `repository:<from>:pull` for a mount, `registry:catalog:*` for `_catalog`. Notary
+/// trust paths (`/v2/<gun>/_trust/…`) name the GUN: `pull` for reads, `pull,push` for
+/// uploads and `GET …key`, `*` for `POST …key` and `DELETE`; the all-GUN changefeed
+/// needs `registry:catalog:*`.
 pub fn scopes_for(method: &Method, url: &Url) -> BTreeSet<String> {
     let mut scopes = BTreeSet::new();
     let path = url.path();
@@ -361,6 +364,26 @@ pub fn scopes_for(method: &Method, url: &Url) -> BTreeSet<String> {
     let Some(rest) = path.strip_prefix("/v2/") else {
         return scopes;
     };
+    if rest == "_trust/changefeed" {
+        scopes.insert("registry:catalog:*".to_owned());
+        return scopes;
+    }
+    if let Some(i) = rest.find("/_trust/") {
+        // Notary v1 (trust-facts §1.1/§1.4): the scope names the GUN, host
+        // included, as the notary CLI and docker ask for it.
+        let (gun, tail) = (&rest[..i], &rest[i + "/_trust/".len()..]);
+        let action = match *method {
+            Method::GET | Method::HEAD if tail.ends_with(".key") => "pull,push",
+            Method::GET | Method::HEAD => "pull",
+            Method::POST if tail == "tuf/" => "pull,push",
+            Method::POST | Method::DELETE => "*",
+            _ => "pull,push",
+        };
+        if !gun.is_empty() {
+            scopes.insert(format!("repository:{gun}:{action}"));
+        }
+        return scopes;
+    }
     let segs: Vec<&str> = rest.split('/').collect();
     let n = segs.len();
     let name_end = if n >= 3 && segs[n - 2] == "uploads" && segs[n - 3] == "blobs" {
@@ -851,5 +874,35 @@ mod tests {
         );
         assert_eq!(one(Method::GET, "/v2/_catalog"), ["registry:catalog:*"]);
         assert!(one(Method::GET, "/v2/").is_empty());
+        let tuf = "/v2/127.0.0.1:5000/ns/app/_trust/tuf";
+        let gun = "repository:127.0.0.1:5000/ns/app";
+        assert_eq!(
+            one(Method::GET, &format!("{tuf}/root.json")),
+            [format!("{gun}:pull")]
+        );
+        assert_eq!(
+            one(Method::GET, &format!("{tuf}/timestamp.key")),
+            [format!("{gun}:pull,push")]
+        );
+        assert_eq!(
+            one(Method::POST, &format!("{tuf}/")),
+            [format!("{gun}:pull,push")]
+        );
+        assert_eq!(
+            one(Method::POST, &format!("{tuf}/snapshot.key")),
+            [format!("{gun}:*")]
+        );
+        assert_eq!(
+            one(Method::DELETE, &format!("{tuf}/")),
+            [format!("{gun}:*")]
+        );
+        assert_eq!(
+            one(Method::GET, "/v2/127.0.0.1:5000/ns/app/_trust/changefeed"),
+            [format!("{gun}:pull")]
+        );
+        assert_eq!(
+            one(Method::GET, "/v2/_trust/changefeed"),
+            ["registry:catalog:*"]
+        );
     }
 }

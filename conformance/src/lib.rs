@@ -7,8 +7,9 @@
 //! registry's integration tests against an in-process server.
 //!
 //! **Shape** (after youki's e2e framework and zot's `CheckWorkflows`): tests are organised
-//! in [`Group`]s that follow the official suite's workflows plus two of ours (errors and
-//! robustness). Each test yields an [`Outcome`]:
+//! in [`Group`]s that follow the official suite's workflows plus ours (errors, robustness,
+//! auth, and trust: the Notary v1 API and the content-trust attacks, with metadata built
+//! and verified by `bay_signer`). Each test yields an [`Outcome`]:
 //! - `Passed`: every requirement checked held;
 //! - `Skipped(reason)`: the server does not implement something the spec leaves optional
 //!   (MAY/SHOULD), e.g. single-POST uploads, Range, automatic mounts; a spec MUST is never
@@ -43,6 +44,7 @@ mod management;
 mod pull;
 mod push;
 mod robustness;
+mod trust;
 
 use std::fmt;
 use std::str::FromStr;
@@ -104,11 +106,14 @@ pub enum Group {
     Robustness,
     /// Token authentication; runs only with credentials.
     Auth,
+    /// The Notary v1 trust API and the content-trust attacks (skipped where the URL
+    /// serves no trust API).
+    Trust,
 }
 
 impl Group {
     /// Every group, in run order.
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Pull,
         Group::Push,
         Group::Discovery,
@@ -116,6 +121,7 @@ impl Group {
         Group::Errors,
         Group::Robustness,
         Group::Auth,
+        Group::Trust,
     ];
 
     /// The lowercase name used on the command line and in output.
@@ -128,6 +134,7 @@ impl Group {
             Group::Errors => "errors",
             Group::Robustness => "robustness",
             Group::Auth => "auth",
+            Group::Trust => "trust",
         }
     }
 
@@ -140,6 +147,7 @@ impl Group {
             Group::Errors => errors::cases(),
             Group::Robustness => robustness::cases(),
             Group::Auth => auth::cases(),
+            Group::Trust => trust::cases(),
         }
     }
 }
@@ -153,7 +161,7 @@ impl fmt::Display for Group {
 /// A group name that is not one of [`Group::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown group {name:?} (expected pull, push, discovery, management, errors, robustness or auth)"
+    "unknown group {name:?} (expected pull, push, discovery, management, errors, robustness, auth or trust)"
 )]
 pub struct UnknownGroup {
     /// The rejected name.

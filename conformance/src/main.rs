@@ -22,7 +22,7 @@ struct Cli {
     #[arg(long)]
     url: String,
     /// Comma-separated groups to run (pull, push, discovery, management, errors, robustness,
-    /// auth); default all (auth only with credentials).
+    /// auth, trust); default all (auth only with credentials).
     #[arg(long, value_delimiter = ',')]
     group: Vec<Group>,
     /// Repository prefix for the test repositories.
