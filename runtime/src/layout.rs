@@ -10,9 +10,12 @@
 //! │   └── tmp/<hex>.<pid>.<n>  unpacking in progress (renamed into place when verified)
 //! ├── containers/<id>/
 //! │   ├── config.json          the OCI runtime spec
-//! │   ├── state.json           status, pid, exit code, OOM flag
+//! │   ├── state.json           status, pid, exit code, OOM flag, name, restart count
+//! │   ├── state.lock           flock'd around every read-modify-write of state.json
+//! │   ├── <id>-json.log[.N]    docker's json-file log (detached containers), rotated
 //! │   ├── upper/  work/        the container's overlayfs upper and work dirs
 //! │   └── rootfs/              the overlay mount point (mounted only in the container's mount ns)
+//! ├── names/<name>            the id owning a container name (created O_EXCL: names are unique)
 //! └── seccomp/<sha256>.bpf     compiled seccomp filters, keyed by the profile's hash
 //!
 //! <run_dir>/containers/<id>/   (optional, a tmpfs like /run/bay) ephemeral
@@ -144,5 +147,20 @@ impl Layout {
     /// A cached compiled seccomp filter.
     pub fn seccomp_cache(&self, profile_hash: &str) -> PathBuf {
         self.seccomp_dir().join(format!("{profile_hash}.bpf"))
+    }
+
+    /// The lock file guarding one container's state.
+    pub fn container_lock(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("state.lock")
+    }
+
+    /// docker's json-file log of one container (rotated files get `.1`, `.2`, …).
+    pub fn container_log(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// `<root>/names`: one file per container name, holding the owner's id.
+    pub fn names_dir(&self) -> PathBuf {
+        self.root.join("names")
     }
 }

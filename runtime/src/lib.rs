@@ -38,6 +38,11 @@
 //!   (128 + signal, 125/126/127) and the OOM flag. `exec` joins the init's
 //!   namespaces with one `setns(pidfd)` and gets the same seccomp filter,
 //!   capabilities and no_new_privs.
+//! - [`monitor`]: the small per-container process behind `bay run -d`: it
+//!   starts the container, owns its stdio, writes docker's json-file log
+//!   ([`logs`], rotated by size), records exit statuses and applies the
+//!   restart policy with docker's backoff. Names are unique through
+//!   `names/<name>` files created exclusively.
 //!
 //! # Using it (what `bay run --rm IMAGE CMD` does)
 //! ```no_run
@@ -60,7 +65,7 @@
 //!   address per container, NAT, `-p` through DNAT) and the per-container
 //!   `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`.
 //!
-//! Not yet here: the detached monitor, logs, user namespaces (see issue 6).
+//! Not yet here: user namespaces (see issue 6).
 
 pub mod cgroups;
 #[cfg(target_os = "linux")]
@@ -71,6 +76,9 @@ pub mod layers;
 pub mod layout;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod logs;
+#[cfg(target_os = "linux")]
+pub mod monitor;
 pub mod network;
 pub mod rootfs;
 pub mod seccomp;
@@ -78,6 +86,8 @@ pub mod spec;
 mod sys;
 #[cfg(test)]
 mod testutil;
+#[cfg(target_os = "linux")]
+pub mod tty;
 
 #[cfg(target_os = "linux")]
 pub use container::{

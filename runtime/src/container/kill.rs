@@ -13,8 +13,11 @@ impl Container<'_> {
         self.signal(signal)?;
         if self.state.status == ContainerStatus::Paused {
             self.rt.cgroups.freeze(&self.state.cgroup, false)?;
-            self.state.status = ContainerStatus::Running;
-            self.save()?;
+            self.update(|s| {
+                if s.status == ContainerStatus::Paused {
+                    s.status = ContainerStatus::Running;
+                }
+            })?;
         }
         Ok(())
     }

@@ -8,8 +8,7 @@ impl Container<'_> {
         self.refresh()?;
         self.require(self.state.status.can_pause(), "pause")?;
         self.rt.cgroups.freeze(&self.state.cgroup, true)?;
-        self.state.status = ContainerStatus::Paused;
-        self.save()
+        self.update(|s| s.status = ContainerStatus::Paused)
     }
 
     /// Thaws a paused container.
@@ -17,7 +16,6 @@ impl Container<'_> {
         self.refresh()?;
         self.require(self.state.status.can_resume(), "unpause")?;
         self.rt.cgroups.freeze(&self.state.cgroup, false)?;
-        self.state.status = ContainerStatus::Running;
-        self.save()
+        self.update(|s| s.status = ContainerStatus::Running)
     }
 }
