@@ -80,6 +80,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::container::ContainerGroup,
     },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        cmd: cli::volume::VolumeCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -552,6 +557,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::ContainerGroup { cmd } => {
             drop(out);
             return Ok(cli::container::run_group(env, cmd));
+        }
+        Cmd::Volume { cmd } => {
+            drop(out);
+            return Ok(cli::volume::run(env, cmd));
         }
         Cmd::Trust { cmd } => {
             drop(out);
