@@ -99,6 +99,9 @@ impl TrustPolicy for NoTrust {
     }
 }
 
+pub mod admin;
+pub mod inspect;
 pub mod notary;
+pub mod pinning;
 /// Docker content trust through the registry's Notary endpoints.
 pub use notary::NotaryTrust;

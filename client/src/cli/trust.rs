@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bay_client::commands::Env;
+use anyhow::Context as _;
+use bay_client::commands::{self, Env, trust};
+use bay_client::trust::NotaryTrust;
 use clap::{Args, Subcommand};
 
 /// `bay trust` subcommands (docker's `docker trust`).
@@ -126,15 +128,75 @@ pub struct SignerRemoveArgs {
     pub repos: Vec<String>,
 }
 
+/// Asks `question [y/N] ` on stdout and reads the answer from stdin
+/// (end of input is "no"), like docker's `PromptForConfirmation`.
+fn confirm(question: &str) -> bool {
+    use std::io::{BufRead as _, Write as _};
+    let mut out = std::io::stdout();
+    let _ = write!(out, "{question} [y/N] ");
+    let _ = out.flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
 /// Runs one `bay trust` command.
 pub fn run(env: Env, cmd: TrustCmd) -> anyhow::Result<ExitCode> {
-    let _ = env;
-    let what = match cmd {
-        TrustCmd::Inspect(_) => "inspect",
-        TrustCmd::Sign(_) => "sign",
-        TrustCmd::Revoke(_) => "revoke",
-        TrustCmd::Key { .. } => "key",
-        TrustCmd::Signer { .. } => "signer",
+    let trust = NotaryTrust::new(
+        commands::bay_home().join("trust"),
+        std::sync::Arc::new(crate::CliPassphrase),
+    );
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err = std::io::stderr();
+    let mut ask = confirm;
+    let result = match cmd {
+        TrustCmd::Inspect(a) => crate::runtime()?.block_on(trust::inspect(
+            &env, &trust, &a.images, a.pretty, &mut out, &mut err,
+        )),
+        TrustCmd::Sign(a) => {
+            crate::runtime()?.block_on(trust::sign(&env, &trust, &a.image, &mut out))
+        }
+        TrustCmd::Revoke(a) => crate::runtime()?.block_on(trust::revoke(
+            &env, &trust, &a.image, a.yes, &mut ask, &mut out,
+        )),
+        TrustCmd::Key {
+            cmd: KeyCmd::Generate(a),
+        } => {
+            let dir = match a.dir {
+                Some(d) => d,
+                None => std::env::current_dir().context("cannot read the current directory")?,
+            };
+            trust::key_generate(&trust, &a.name, &dir, &mut out).map(|_| ())
+        }
+        TrustCmd::Key {
+            cmd: KeyCmd::Load(a),
+        } => trust::key_load(&trust, &a.keyfile, &a.name, &mut out),
+        TrustCmd::Signer {
+            cmd: SignerCmd::Add(a),
+        } => crate::runtime()?.block_on(trust::signer_add(
+            &env, &trust, &a.name, &a.keys, &a.repos, &mut out, &mut err,
+        )),
+        TrustCmd::Signer {
+            cmd: SignerCmd::Remove(a),
+        } => crate::runtime()?.block_on(trust::signer_remove(
+            &env,
+            &trust,
+            &trust::SignerRemove {
+                name: &a.name,
+                repos: &a.repos,
+                force: a.force,
+            },
+            &mut ask,
+            &mut out,
+            &mut err,
+        )),
     };
-    anyhow::bail!("bay trust {what} is being built; not available in this build yet")
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.already_reported() => Ok(ExitCode::from(1)),
+        Err(e) => Err(e.into()),
+    }
 }

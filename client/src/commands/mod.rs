@@ -8,6 +8,7 @@ mod inspect;
 mod login;
 mod run;
 mod transfer;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -241,6 +241,12 @@ impl RegistryClient {
         }
     }
 
+    /// The options this client was made with (e.g. to reach a second host
+    /// with the same credentials source and CAs).
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
     /// The host this client talks to.
     pub fn host(&self) -> &str {
         &self.host

@@ -205,34 +205,69 @@ pub enum NotaryError {
         /// The GUN.
         gun: Gun,
     },
+    /// `DOCKER_CONTENT_TRUST_SERVER` is not a usable URL.
+    #[error("DOCKER_CONTENT_TRUST_SERVER={url:?} is not a trust server URL: {reason}")]
+    TrustServerUrl {
+        /// The value.
+        url: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The trust server named by `DOCKER_CONTENT_TRUST_SERVER` is unreachable.
+    #[error("cannot reach the trust server {host} (DOCKER_CONTENT_TRUST_SERVER)")]
+    TrustServer {
+        /// `host:port`.
+        host: String,
+        /// The connection error (boxed: it is large).
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// The root pinning configuration.
+    #[error(transparent)]
+    Pinning(#[from] super::pinning::PinningError),
+    /// A key of the local key store (not tied to a repository).
+    #[error("signing key problem")]
+    LocalKeys {
+        /// Key store error.
+        #[source]
+        source: KeyStoreError,
+    },
 }
 
 /// Passphrases for keys: shared with blocking key work.
 pub type Passphrases = Arc<dyn PassphraseSource + Send + Sync>;
 
-/// Content trust through the registry's Notary v1 endpoints.
+/// The environment variable naming a trust server other than the registry.
+pub const TRUST_SERVER_ENV: &str = "DOCKER_CONTENT_TRUST_SERVER";
+
+/// Content trust through the registry's Notary v1 endpoints (or those of
+/// the server `DOCKER_CONTENT_TRUST_SERVER` names).
 pub struct NotaryTrust {
-    dir: PathBuf,
-    passphrases: Passphrases,
+    pub(crate) dir: PathBuf,
+    pub(crate) passphrases: Passphrases,
     now: Option<chrono::DateTime<chrono::Utc>>,
+    /// `DOCKER_CONTENT_TRUST_SERVER` as given; None: the registry itself.
+    pub(crate) server: Option<String>,
+    server_client: tokio::sync::OnceCell<RegistryClient>,
 }
 
 impl std::fmt::Debug for NotaryTrust {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotaryTrust")
             .field("dir", &self.dir)
+            .field("server", &self.server)
             .finish_non_exhaustive()
     }
 }
 
-fn refused(image: &ImageRef, reason: String) -> TrustError {
+pub(crate) fn refused(image: &ImageRef, reason: String) -> TrustError {
     TrustError::Refused {
         reference: image.to_string(),
         reason,
     }
 }
 
-fn failed(image: &ImageRef, e: NotaryError) -> TrustError {
+pub(crate) fn failed(image: &ImageRef, e: NotaryError) -> TrustError {
     TrustError::Failed {
         reference: image.to_string(),
         source: Box::new(e),
@@ -254,14 +289,14 @@ fn explain(gun: &Gun, e: &VerifyError) -> String {
     }
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     /// The server has no trust data for the GUN.
     Missing,
     /// Verified.
     Repo(Box<TrustedRepo>),
 }
 
-enum Failure {
+pub(crate) enum Failure {
     Refused(String),
     Failed(NotaryError),
 }
@@ -273,7 +308,7 @@ impl From<NotaryError> for Failure {
 }
 
 impl Failure {
-    fn into_trust(self, image: &ImageRef) -> TrustError {
+    pub(crate) fn into_trust(self, image: &ImageRef) -> TrustError {
         match self {
             Failure::Refused(r) => refused(image, r),
             Failure::Failed(e) => failed(image, e),
@@ -283,13 +318,83 @@ impl Failure {
 
 impl NotaryTrust {
     /// Trust state under `dir` (normally `$BAY_HOME/trust`), key passphrases
-    /// from `passphrases` (env first, then a prompt, in the CLI).
+    /// from `passphrases` (env first, then a prompt, in the CLI). The trust
+    /// server is the one `DOCKER_CONTENT_TRUST_SERVER` names when it is set
+    /// (docker's variable), else the registry of each image.
     pub fn new(dir: impl Into<PathBuf>, passphrases: Passphrases) -> Self {
+        let server = std::env::var(TRUST_SERVER_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty());
         NotaryTrust {
             dir: dir.into(),
             passphrases,
             now: None,
+            server,
+            server_client: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Uses the trust server at `url` (`https://host[:port]`), or with None
+    /// the registry itself, whatever the environment says.
+    pub fn with_server(mut self, url: Option<&str>) -> Self {
+        self.server = url.map(str::to_owned);
+        self.server_client = tokio::sync::OnceCell::new();
+        self
+    }
+
+    /// The trust directory (keys, trust cache, pinning configuration).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `host[:port]` of `DOCKER_CONTENT_TRUST_SERVER`: an `https://` (or
+    /// `http://`, for loopback hosts) URL without path, query or credentials.
+    pub fn parse_server_url(url: &str) -> Result<String, NotaryError> {
+        let bad = |reason| NotaryError::TrustServerUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let u = url::Url::parse(url.trim()).map_err(|_| bad("not a URL"))?;
+        if !matches!(u.scheme(), "https" | "http") {
+            return Err(bad("the scheme must be https"));
+        }
+        if u.path() != "/" && !u.path().is_empty() {
+            return Err(bad("a path is not supported"));
+        }
+        if u.query().is_some() || !u.username().is_empty() || u.password().is_some() {
+            return Err(bad("query strings and credentials are not supported"));
+        }
+        let host = u.host_str().ok_or_else(|| bad("no host"))?;
+        Ok(match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        })
+    }
+
+    /// The client to send trust requests to: `registry` itself, or a
+    /// connection (same credentials source and CAs) to the trust server.
+    pub(crate) async fn trust_client<'a>(
+        &'a self,
+        registry: &'a RegistryClient,
+    ) -> Result<&'a RegistryClient, NotaryError> {
+        let Some(url) = &self.server else {
+            return Ok(registry);
+        };
+        let host = Self::parse_server_url(url)?;
+        if host == registry.host() {
+            return Ok(registry);
+        }
+        self.server_client
+            .get_or_try_init(|| async {
+                tracing::debug!(%host, "using the trust server of DOCKER_CONTENT_TRUST_SERVER");
+                RegistryClient::connect(&host, registry.options().clone())
+                    .await
+                    .map_err(|source| NotaryError::TrustServer {
+                        host: host.clone(),
+                        source: Box::new(source),
+                    })
+            })
+            .await
     }
 
     /// Checks expiry against `now` instead of the clock (to see how trust
@@ -299,7 +404,7 @@ impl NotaryTrust {
         self
     }
 
-    fn gun_of(image: &ImageRef) -> Result<Gun, NotaryError> {
+    pub(crate) fn gun_of(image: &ImageRef) -> Result<Gun, NotaryError> {
         let name = image.repository();
         Gun::new(name.clone()).map_err(|source| NotaryError::Gun { gun: name, source })
     }
@@ -309,7 +414,7 @@ impl NotaryTrust {
         self.dir.join("tuf").join(gun.as_str()).join("metadata")
     }
 
-    fn keystore(&self, gun: &Gun) -> Result<KeyStore, NotaryError> {
+    pub(crate) fn keystore(&self, gun: &Gun) -> Result<KeyStore, NotaryError> {
         KeyStore::open(self.dir.join("private")).map_err(|source| NotaryError::Keys {
             gun: gun.clone(),
             source,
@@ -419,8 +524,19 @@ impl NotaryTrust {
 
     /// Fetches and verifies the GUN's trust data in TUF order against the
     /// pinned root (or pins the served one), and records what was trusted.
-    async fn verify(&self, registry: &RegistryClient, gun: &Gun) -> Result<Outcome, Failure> {
+    pub(crate) async fn verify(
+        &self,
+        registry: &RegistryClient,
+        gun: &Gun,
+    ) -> Result<Outcome, Failure> {
         let (pinned, previous) = self.read_cache(gun)?;
+        let pins = super::pinning::Pinning::load(&self.dir).map_err(NotaryError::from)?;
+        if pinned.is_none() && pins.disable_tofu && !pins.covers(gun) {
+            return Err(Failure::Refused(format!(
+                "trust on first use is disabled (trust_pinning.disable_tofu) and no root is pinned for {gun} in {}",
+                self.dir.join(super::pinning::CONFIG_FILE).display()
+            )));
+        }
         let Some(served_root) = Self::fetch(registry, gun, "root.json").await? else {
             if pinned.is_some() {
                 return Err(Failure::Refused(format!(
@@ -471,6 +587,7 @@ impl NotaryTrust {
                 TrustedRepo::new(gun.clone(), &served_root, opts).map_err(bad)?
             }
         };
+        self.check_pins(&pins, gun, &repo.root().signed)?;
         repo.update_timestamp(&Self::require(registry, gun, "timestamp.json").await?)
             .map_err(bad)?;
         let by_sum = |role: &str, meta: &FileMeta| {
@@ -511,7 +628,32 @@ impl NotaryTrust {
         Ok(Outcome::Repo(Box::new(repo)))
     }
 
-    async fn upload(
+    /// Refuses a root that a pin for `gun` does not allow.
+    pub(crate) fn check_pins(
+        &self,
+        pins: &super::pinning::Pinning,
+        gun: &Gun,
+        root: &bay_signer::schema::Root,
+    ) -> Result<(), Failure> {
+        match pins.check(gun, root).map_err(NotaryError::from)? {
+            super::pinning::PinCheck::Mismatch(why) => Err(Failure::Refused(format!(
+                "the root of {gun} does not match the pinned root: {why}; refusing its trust data"
+            ))),
+            super::pinning::PinCheck::Matched | super::pinning::PinCheck::Unpinned => Ok(()),
+        }
+    }
+
+    /// Loads the pinning configuration and checks `root` against it.
+    pub(crate) fn check_pinned_root(
+        &self,
+        gun: &Gun,
+        root: &bay_signer::schema::Root,
+    ) -> Result<(), Failure> {
+        let pins = super::pinning::Pinning::load(&self.dir).map_err(NotaryError::from)?;
+        self.check_pins(&pins, gun, root)
+    }
+
+    pub(crate) async fn upload(
         registry: &RegistryClient,
         gun: &Gun,
         files: &[SignedRole],
@@ -565,7 +707,7 @@ impl NotaryTrust {
         Ok(())
     }
 
-    async fn server_key(
+    pub(crate) async fn server_key(
         registry: &RegistryClient,
         gun: &Gun,
         role: &'static str,
@@ -583,7 +725,10 @@ impl NotaryTrust {
     /// Creates the keys of a new repository off the async threads (Argon2
     /// and prompts block): the root key (reused when the store has one) and
     /// a new targets key for `gun`.
-    async fn new_repo_keys(&self, gun: &Gun) -> Result<(PrivateKey, PrivateKey), NotaryError> {
+    pub(crate) async fn new_repo_keys(
+        &self,
+        gun: &Gun,
+    ) -> Result<(PrivateKey, PrivateKey), NotaryError> {
         let store = self.keystore(gun)?;
         let pass = self.passphrases.clone();
         let g = gun.clone();
@@ -623,7 +768,7 @@ impl NotaryTrust {
 
     /// Loads the first stored key whose public key ID is in `wanted` (in
     /// that order), or None.
-    async fn load_key(
+    pub(crate) async fn load_key(
         &self,
         gun: &Gun,
         wanted: Vec<KeyId>,
@@ -652,7 +797,7 @@ impl NotaryTrust {
     }
 
     /// The targets key the root of `repo` names, from our key store.
-    async fn targets_key(&self, repo: &TrustedRepo) -> Result<PrivateKey, NotaryError> {
+    pub(crate) async fn targets_key(&self, repo: &TrustedRepo) -> Result<PrivateKey, NotaryError> {
         let gun = repo.gun();
         let ids = repo
             .root()
@@ -680,6 +825,10 @@ impl NotaryTrust {
         name: &str,
     ) -> Result<PublicKey, TrustError> {
         let gun = Self::gun_of(image).map_err(|e| failed(image, e))?;
+        let registry = self
+            .trust_client(registry)
+            .await
+            .map_err(|e| failed(image, e))?;
         let repo = match self.verify(registry, &gun).await {
             Ok(Outcome::Repo(r)) => r,
             Ok(Outcome::Missing) => {
@@ -775,6 +924,7 @@ impl NotaryTrust {
                 .map_err(sign_err)?;
                 ed.add_target(&RoleName::targets(), tag, meta)
                     .map_err(sign_err)?;
+                self.check_pinned_root(gun, ed.root())?;
                 let signers: [&dyn Sign; 2] = [&root, &targets];
                 ed.sign(&signers).map_err(sign_err)?
             }
@@ -867,6 +1017,10 @@ impl TrustPolicy for NotaryTrust {
             || crate::reference::DEFAULT_TAG.to_owned(),
             |t| t.to_string(),
         );
+        let registry = self
+            .trust_client(registry)
+            .await
+            .map_err(|e| failed(image, e))?;
         let repo = match self.verify(registry, &gun).await {
             Ok(Outcome::Repo(r)) => r,
             Ok(Outcome::Missing) => {
@@ -921,6 +1075,10 @@ impl TrustPolicy for NotaryTrust {
                     },
                 )
             })?;
+        let registry = self
+            .trust_client(registry)
+            .await
+            .map_err(|e| failed(image, e))?;
         self.sign_tag(registry, &gun, &tag, FileMeta::docker(sha, size))
             .await
             .map_err(|f| f.into_trust(image))
