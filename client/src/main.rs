@@ -465,7 +465,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &env,
             &a.names,
             a.format.as_deref(),
-            "object",
+            a.r#type.as_deref().unwrap_or("object"),
             &mut out,
             &mut err,
         )?,

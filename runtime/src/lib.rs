@@ -91,8 +91,8 @@ pub mod tty;
 
 #[cfg(target_os = "linux")]
 pub use container::{
-    Container, ContainerError, ContainerStatus, ExecOptions, ExecProcess, ExitStatus, Runtime,
-    State, Stdio, StdioConfig, Storage,
+    Container, ContainerError, ContainerName, ContainerStatus, ExecOptions, ExecProcess,
+    ExitStatus, RootfsView, Runtime, State, Stdio, StdioConfig, Storage,
 };
 pub use id::ContainerId;
 pub use layers::{Compression, Layer, LayerError, LayerStore};

@@ -5,6 +5,7 @@
 //! 125 for bay's own errors where docker uses it, the container's status
 //! for `start -a`, `wait` and `exec`).
 
+use std::os::fd::{AsFd, AsRawFd};
 use std::process::ExitCode;
 
 use bay_client::commands::Env;
@@ -288,11 +289,224 @@ pub struct InspectArgs {
     pub containers: Vec<String>,
 }
 
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(125))
+}
+
+/// Reports a failure the way `main` does: exit 1, messages already printed
+/// for partial failures.
+fn failed(e: bay_client::commands::CommandError) -> ExitCode {
+    if !e.already_reported() {
+        crate::report(&anyhow::Error::from(e));
+    }
+    ExitCode::from(1)
+}
+
+fn done(r: Result<(), bay_client::commands::CommandError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(e),
+    }
+}
+
 /// Runs a top-level container verb.
 pub fn run_verb(env: Env, cmd: ContainerCmd) -> ExitCode {
-    let _ = (env, cmd);
-    crate::report(&anyhow::anyhow!("container verbs are being built"));
-    ExitCode::from(125)
+    use bay_client::commands::container as c;
+    use bay_client::commands::logs;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err = std::io::stderr();
+    match cmd {
+        ContainerCmd::Ps(a) => done(c::ps(
+            &env,
+            &c::PsOptions {
+                all: a.all,
+                quiet: a.quiet,
+                no_trunc: a.no_trunc,
+                latest: a.latest,
+                format: a.format,
+            },
+            &mut out,
+        )),
+        ContainerCmd::Stop(a) => done(c::stop(
+            &env,
+            &a.containers,
+            a.time,
+            a.signal.as_deref(),
+            &mut out,
+            &mut err,
+        )),
+        ContainerCmd::Restart(a) => done(c::restart(
+            &env,
+            &a.containers,
+            a.time,
+            a.signal.as_deref(),
+            &mut out,
+            &mut err,
+        )),
+        ContainerCmd::Start(a) => {
+            if !a.attach {
+                return done(c::start(&env, &a.containers, &mut out, &mut err));
+            }
+            if a.containers.len() != 1 {
+                crate::report(&anyhow::anyhow!(
+                    "you cannot start and attach multiple containers at once"
+                ));
+                return exit(1);
+            }
+            match c::start_attached(&env, &a.containers[0], &mut out, &mut err) {
+                Ok(code) => exit(code),
+                Err(e) => {
+                    let code = match e.run_exit_code() {
+                        125 => 1,
+                        c => c,
+                    };
+                    crate::report(&anyhow::Error::from(e));
+                    exit(code)
+                }
+            }
+        }
+        ContainerCmd::Kill(a) => done(c::kill(&env, &a.containers, &a.signal, &mut out, &mut err)),
+        ContainerCmd::Rm(a) => {
+            if a.volumes {
+                tracing::debug!("rm -v: bay's containers have no anonymous volumes to remove");
+            }
+            done(c::rm(&env, &a.containers, a.force, &mut out, &mut err))
+        }
+        ContainerCmd::Pause(a) => done(c::pause(&env, &a.containers, true, &mut out, &mut err)),
+        ContainerCmd::Unpause(a) => done(c::pause(&env, &a.containers, false, &mut out, &mut err)),
+        ContainerCmd::Rename(a) => done(c::rename(&env, &a.container, &a.new_name)),
+        ContainerCmd::Wait(a) => done(c::wait(&env, &a.containers, &mut out, &mut err)),
+        ContainerCmd::Top(a) => done(c::top(&env, &a.container, &mut out)),
+        ContainerCmd::Diff(a) => done(c::diff(&env, &a.container, &mut out)),
+        ContainerCmd::Stats(a) => {
+            if !a.no_stream {
+                tracing::debug!("stats streams one sample: bay's stats is --no-stream");
+            }
+            done(c::stats(
+                &env,
+                &a.containers,
+                a.all,
+                a.no_trunc,
+                a.format.as_deref(),
+                &mut out,
+            ))
+        }
+        ContainerCmd::Commit(a) => done(
+            c::commit(
+                &env,
+                &a.container,
+                a.reference.as_deref(),
+                &c::CommitOptions {
+                    message: a.message,
+                    author: a.author,
+                    changes: a.change,
+                },
+                &mut out,
+            )
+            .map(drop),
+        ),
+        ContainerCmd::Export(a) => match a.output {
+            Some(path) => {
+                let file = std::fs::File::create(&path);
+                match file {
+                    Ok(f) => {
+                        let mut w = std::io::BufWriter::new(f);
+                        done(c::export(&env, &a.container, &mut w).and_then(|()| {
+                            std::io::Write::flush(&mut w).map_err(|source| {
+                                bay_client::commands::CommandError::Io {
+                                    op: "write",
+                                    what: path.display().to_string(),
+                                    source,
+                                }
+                            })
+                        }))
+                    }
+                    Err(e) => {
+                        crate::report(&anyhow::anyhow!("cannot create {}: {e}", path.display()));
+                        exit(1)
+                    }
+                }
+            }
+            None => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    crate::report(&anyhow::anyhow!(
+                        "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+                    ));
+                    return exit(1);
+                }
+                done(c::export(&env, &a.container, &mut out))
+            }
+        },
+        ContainerCmd::Cp(a) => done(c::cp(&env, &a.src, &a.dest, a.follow_link, &mut out)),
+        ContainerCmd::Logs(a) => {
+            let now = chrono::Utc::now();
+            let parsed = (|| {
+                Ok::<_, bay_client::commands::CommandError>(logs::LogsOptions {
+                    follow: a.follow,
+                    tail: match a.tail.as_str() {
+                        "all" | "-1" => None,
+                        n => Some(n.parse().map_err(|_| {
+                            bay_client::commands::CommandError::BadTime {
+                                value: n.to_owned(),
+                            }
+                        })?),
+                    },
+                    timestamps: a.timestamps,
+                    since: a
+                        .since
+                        .as_deref()
+                        .map(|s| logs::parse_time(s, now))
+                        .transpose()?,
+                    until: a
+                        .until
+                        .as_deref()
+                        .map(|s| logs::parse_time(s, now))
+                        .transpose()?,
+                })
+            })();
+            match parsed {
+                Ok(o) => done(logs::logs(&env, &a.container, &o, &mut out, &mut err)),
+                Err(e) => failed(e),
+            }
+        }
+        ContainerCmd::Exec(a) => {
+            drop(out);
+            let mut args = a.args;
+            let container = args.remove(0);
+            let mut envs = Vec::new();
+            for e in a.env {
+                if e.contains('=') {
+                    envs.push(e);
+                } else if let Ok(v) = std::env::var(&e) {
+                    envs.push(format!("{e}={v}"));
+                }
+            }
+            let flags = c::ExecFlags {
+                interactive: a.interactive,
+                tty: a.tty,
+                detach: a.detach,
+                opts: bay_runtime::ExecOptions {
+                    args,
+                    env: envs,
+                    workdir: a.workdir,
+                    user: a.user,
+                    tty: a.tty,
+                },
+            };
+            match c::exec(&env, &container, flags, super::run::proxy_signals) {
+                Ok(code) => exit(code),
+                Err(e) => {
+                    let code = match e.run_exit_code() {
+                        125 => 1,
+                        c => c,
+                    };
+                    crate::report(&anyhow::Error::from(e));
+                    exit(code)
+                }
+            }
+        }
+    }
 }
 
 /// Runs `bay container <verb>`.
@@ -302,22 +516,48 @@ pub fn run_group(env: Env, cmd: ContainerGroup) -> ExitCode {
         ContainerGroup::Ls(a) => run_verb(env, ContainerCmd::Ps(a)),
         ContainerGroup::Verb(v) => run_verb(env, v),
         ContainerGroup::Inspect(a) => {
-            let _ = a;
-            run_verb(
-                env,
-                ContainerCmd::Wait(ContainersArgs { containers: vec![] }),
-            )
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr();
+            done(bay_client::commands::container::inspect(
+                &env,
+                &a.containers,
+                a.format.as_deref(),
+                &mut out,
+                &mut err,
+            ))
         }
     }
 }
 
 /// The detached monitor's entry: `bay __monitor ROOT ID` runs before any
 /// flag parsing, so the monitor never builds clap's command tree or a
-/// tracing subscriber and stays small. `None` when this is not a monitor.
+/// tracing subscriber and stays small. Its stdout is the pipe `bay run -d`
+/// reads the first start's outcome from; it is replaced by /dev/null at
+/// once, so the pipe closes when the report is written. `None` when this
+/// is not a monitor.
 pub fn monitor_entry() -> Option<ExitCode> {
     let mut args = std::env::args_os().skip(1);
     if args.next().as_deref() != Some(std::ffi::OsStr::new("__monitor")) {
         return None;
     }
-    Some(ExitCode::from(125))
+    let (Some(root), Some(id)) = (args.next(), args.next()) else {
+        return Some(exit(125));
+    };
+    let Some(id) = id
+        .to_str()
+        .and_then(|s| bay_runtime::ContainerId::parse(s).ok())
+    else {
+        return Some(exit(125));
+    };
+    // A session of its own: no terminal's hangup or Ctrl-C reaches it.
+    let _ = nix::unistd::setsid();
+    let report = match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(_) => return Some(exit(125)),
+    };
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+    let code = bay_runtime::monitor::run(std::path::Path::new(&root), &id, report);
+    Some(exit(code))
 }

@@ -9,5 +9,5 @@ pub mod container;
 pub mod network;
 pub mod resources;
 pub mod run;
-pub mod volume;
 pub mod trust;
+pub mod volume;

@@ -1,5 +1,7 @@
-//! `bay run`: the flags, their translation into `RunOptions`, and the
-//! foreground run with docker's exit codes and signal proxying.
+//! `bay run`: the flags, their translation into `RunOptions` and
+//! `RunSettings`, the foreground run (a pty under `-t`, stdin under `-i`)
+//! with docker's exit codes and signal proxying, and `-d`, which hands the
+//! container to its monitor and prints its id.
 
 use std::process::ExitCode;
 
@@ -50,9 +52,27 @@ pub struct RunArgs {
     /// Security options (seccomp=unconfined|PROFILE.json, no-new-privileges, ...)
     #[arg(long)]
     security_opt: Vec<String>,
-    /// Assign a name to the container (accepted; names are not stored yet)
+    /// Assign a name to the container
     #[arg(long)]
     name: Option<String>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short, long)]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    tty: bool,
+    /// Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)
+    #[arg(long, default_value = "no")]
+    restart: String,
+    /// Logging driver for the container (json-file only)
+    #[arg(long, default_value = "json-file")]
+    log_driver: String,
+    /// Log driver options (max-size=SIZE, max-file=N)
+    #[arg(long)]
+    log_opt: Vec<String>,
     /// Skip image verification
     #[arg(long)]
     disable_content_trust: bool,
@@ -117,9 +137,13 @@ pub fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
             return code(125);
         }
     };
-    if let Some(name) = &a.name {
-        tracing::warn!(%name, "container names are not stored yet; --name is ignored");
-    }
+    let settings = match run_settings(&a, &image) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::report(&e);
+            return code(125);
+        }
+    };
     let verify = crate::trust_on(a.disable_content_trust);
     crate::apply_trust(&mut env, a.disable_content_trust);
     let id = match crate::runtime().map_err(|e| (e, 125)).and_then(|rt| {
@@ -140,7 +164,20 @@ pub fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
             return code(c);
         }
     };
-    match commands::run_image(&env, &id, &opts, a.rm, proxy_signals) {
+    if settings.detach {
+        return match commands::run_detached(&env, &id, &opts, &settings) {
+            Ok(cid) => {
+                println!("{cid}");
+                code(0)
+            }
+            Err(e) => {
+                let c = e.run_exit_code();
+                crate::report(&anyhow::Error::from(e));
+                code(c)
+            }
+        };
+    }
+    match commands::run_image(&env, &id, &opts, &settings, proxy_signals) {
         Ok(status) => {
             if status.oom_killed {
                 tracing::warn!("the container was killed for running out of memory");
@@ -155,14 +192,42 @@ pub fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
     }
 }
 
+/// `--name`, `-d`, `-i`, `-t`, `--rm`, `--restart`, `--log-opt`.
+fn run_settings(a: &RunArgs, image: &str) -> anyhow::Result<commands::RunSettings> {
+    if a.log_driver != "json-file" {
+        anyhow::bail!(
+            "logging driver {:?} is not supported: bay writes docker's json-file logs",
+            a.log_driver
+        );
+    }
+    let restart: bay_runtime::monitor::RestartPolicy = a.restart.parse()?;
+    if a.rm && restart != bay_runtime::monitor::RestartPolicy::No {
+        anyhow::bail!("Conflicting options: --restart and --rm");
+    }
+    Ok(commands::RunSettings {
+        name: a.name.clone(),
+        image_ref: image.to_owned(),
+        remove: a.rm,
+        detach: a.detach,
+        interactive: a.interactive,
+        tty: a.tty,
+        restart,
+        log: bay_runtime::logs::LogConfig::parse(&a.log_opt)?,
+    })
+}
+
 /// docker's `--sig-proxy`: from now on the signals a user sends `bay run`
 /// (Ctrl-C, `kill`) go to the container's init instead of killing bay, which
 /// then still waits for the container and removes it with `--rm`. The
 /// runtime resets the signal mask in the container, so blocking here does
 /// not leak into it.
-fn proxy_signals(pid: i32) {
+pub(crate) fn proxy_signals(pid: i32, pty: Option<std::sync::Arc<std::os::fd::OwnedFd>>) {
     use nix::sys::signal::{SigSet, Signal};
+    use std::os::fd::AsFd;
     let mut set = SigSet::empty();
+    if pty.is_some() {
+        set.add(Signal::SIGWINCH);
+    }
     for s in [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -181,6 +246,15 @@ fn proxy_signals(pid: i32) {
     // Detached: it lives until bay exits, right after the container does.
     std::thread::spawn(move || {
         while let Ok(sig) = set.wait() {
+            if sig == Signal::SIGWINCH {
+                // -t: the user's window changed; so does the container's.
+                if let (Some(m), Some(ws)) =
+                    (&pty, bay_runtime::tty::winsize(std::io::stdin().as_fd()))
+                {
+                    let _ = bay_runtime::tty::set_winsize(m.as_fd(), &ws);
+                }
+                continue;
+            }
             if let Err(error) = nix::sys::signal::kill(target, sig) {
                 tracing::debug!(%error, ?sig, "container gone; signal not forwarded");
             }

@@ -72,8 +72,9 @@ pub fn inspect_value(
     })
 }
 
-/// `bay inspect [--format F] IMAGE…` (and `bay image inspect`). `object_word`
-/// is "object" for `inspect` and "image" for `image inspect`, as in docker's errors.
+/// `bay inspect [--format F] NAME…` (and `bay image inspect`). `object_word`
+/// is "object" for `inspect` (images, then containers), "image" for `image
+/// inspect` and "container" for `inspect --type container`, as in docker's errors.
 pub fn inspect(
     env: &Env,
     names: &[String],
@@ -87,33 +88,39 @@ pub fn inspect(
     let ix = store.read_index()?;
     let mut found = Vec::new();
     let mut failed = 0;
+    // Like docker: `inspect` (object_word "object") falls back to
+    // containers; `--type container` ("container") looks only there.
+    let containers = (object_word != "image")
+        .then(|| super::container::open_runtime(env).ok())
+        .flatten();
     for n in names {
-        match inspect_value(&store, &ix, n) {
-            Ok(v) => found.push(v),
-            Err(StoreError::Lookup(_)) => {
-                failed += 1;
-                writeln!(err, "Error: No such {object_word}: {n}").map_err(out_err)?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    match tmpl {
-        Some(t) => {
-            for v in &found {
-                let v = serde_json::to_value(v).map_err(|e| out_err(e.into()))?;
-                let s = t.render(&v)?;
-                writeln!(out, "{s}").map_err(out_err)?;
+        if object_word != "container" {
+            match inspect_value(&store, &ix, n) {
+                Ok(v) => {
+                    found.push(serde_json::to_value(v).map_err(|e| out_err(e.into()))?);
+                    continue;
+                }
+                Err(StoreError::Lookup(_)) => {}
+                Err(e) => return Err(e.into()),
             }
         }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&found, &mut ser).map_err(|e| out_err(e.into()))?;
-            out.write_all(&buf).map_err(out_err)?;
-            writeln!(out).map_err(out_err)?;
+        if let Some(rt) = &containers {
+            match super::container::inspect_container(rt, n) {
+                Ok(v) => {
+                    found.push(v);
+                    continue;
+                }
+                Err(CommandError::Runtime(
+                    bay_runtime::ContainerError::NoSuchContainer { .. }
+                    | bay_runtime::ContainerError::AmbiguousPrefix { .. },
+                )) => {}
+                Err(e) => return Err(e),
+            }
         }
+        failed += 1;
+        writeln!(err, "Error: No such {object_word}: {n}").map_err(out_err)?;
     }
+    super::container::write_docs(&found, tmpl.as_ref(), out)?;
     if failed > 0 {
         return Err(CommandError::Partial { failed });
     }

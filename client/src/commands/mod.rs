@@ -3,9 +3,11 @@
 //! these and maps [`CommandError`] to docker's exit codes.
 
 mod archive;
+pub mod container;
 mod images;
 mod inspect;
 mod login;
+pub mod logs;
 mod run;
 mod transfer;
 pub mod trust;
@@ -17,7 +19,10 @@ pub use archive::{import, load, save};
 pub use images::{ImagesOptions, images, prune, rmi, tag};
 pub use inspect::{HistoryOptions, InspectDoc, history, inspect, inspect_value};
 pub use login::{LoginOutcome, login, logout, read_password_line, stored_username};
-pub use run::{IMAGE_ANNOTATION, RuntimeUsers, resolve_image, run_image, runtime_root};
+pub use run::{
+    IMAGE_ANNOTATION, RunSettings, RuntimeUsers, Terminal, create_container, foreground_stdio,
+    resolve_image, run_detached, run_image, runtime_root,
+};
 pub use transfer::{pull, pull_all_tags, push, push_all_tags};
 
 use crate::registry::{Anonymous, AuthProvider, ClientOptions};
@@ -194,6 +199,91 @@ pub enum CommandError {
         #[source]
         source: serde_json::Error,
     },
+    /// A signal name or number that does not exist.
+    #[error("Invalid signal: {signal}")]
+    BadSignal {
+        /// As given.
+        signal: String,
+    },
+    /// A `--since`/`--until` value that is no time.
+    #[error(
+        "invalid time {value:?}: use RFC 3339 (2024-05-01T10:00:00Z), Unix seconds or a duration like 42m"
+    )]
+    BadTime {
+        /// As given.
+        value: String,
+    },
+    /// The verb needs a running container.
+    #[error("Container {id} is not running")]
+    NotRunning {
+        /// The container.
+        id: bay_runtime::ContainerId,
+    },
+    /// `exec` into a paused container (docker's wording).
+    #[error("Container {id} is paused, unpause the container before exec")]
+    ExecPaused {
+        /// The container.
+        id: bay_runtime::ContainerId,
+    },
+    /// `pause` of a paused container.
+    #[error("Container {id} is already paused")]
+    AlreadyPaused {
+        /// The container.
+        id: bay_runtime::ContainerId,
+    },
+    /// `unpause` of a container that is not paused.
+    #[error("Container {id} is not paused")]
+    NotPaused {
+        /// The container.
+        id: bay_runtime::ContainerId,
+    },
+    /// `rm` of a running container without `-f` (docker's wording).
+    #[error(
+        "cannot remove container \"/{name}\": container is running: stop the container before removing or force remove"
+    )]
+    RemoveRunning {
+        /// Its name.
+        name: String,
+    },
+    /// `rename` to the current name.
+    #[error("Renaming a container with the same name as its current name")]
+    SameName {
+        /// The name.
+        name: String,
+    },
+    /// The container did not start (detached: reported by its monitor).
+    #[error("{message}")]
+    StartFailed {
+        /// docker's exit code for it (125, 126, 127).
+        code: i32,
+        /// The runtime's message.
+        message: String,
+    },
+    /// The container does not record the image it came from.
+    #[error("container {id} has no image to commit onto")]
+    NoImage {
+        /// The container.
+        id: bay_runtime::ContainerId,
+    },
+    /// `cp` of a path missing in the container (docker's wording).
+    #[error("Could not find the file {path} in container {container}")]
+    CpNotFound {
+        /// The path.
+        path: String,
+        /// The container as named.
+        container: String,
+    },
+    /// `cp` without exactly one container side.
+    #[error(
+        "must specify exactly one container path (CONTAINER:PATH); copying between containers is not supported"
+    )]
+    CpUsage,
+    /// `cp` or `export` failed inside the container's filesystem.
+    #[error("cannot copy {what}")]
+    CopyFailed {
+        /// What was copied.
+        what: String,
+    },
     /// Some of several names failed; each error was already printed.
     #[error("{failed} of the requested operations failed")]
     Partial {
@@ -214,6 +304,7 @@ impl CommandError {
     pub fn run_exit_code(&self) -> i32 {
         match self {
             CommandError::Runtime(e) => e.exit_code(),
+            CommandError::StartFailed { code, .. } => *code,
             CommandError::Registry(crate::registry::RegistryError::Trust(_)) => 1,
             _ => 125,
         }

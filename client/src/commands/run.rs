@@ -141,18 +141,38 @@ pub async fn resolve_image(
     }
 }
 
-/// Runs image `id` in the foreground with inherited stdio: unpacks its
-/// layers into the runtime's layer store (each once), builds the spec from
-/// the image config and `opts`, and waits. `remove` is `--rm`.
-/// `on_start` gets the container init's host pid once it runs (the binary
-/// forwards its signals there, as docker's `--sig-proxy` does).
-pub fn run_image(
+/// How `bay run` runs a container beyond its spec (`--name`, `-d`, `-i`,
+/// `-t`, `--rm`, `--restart`, `--log-opt`).
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    /// `--name` (generated docker-style when absent).
+    pub name: Option<String>,
+    /// The image as the user typed it (`ps`'s IMAGE column).
+    pub image_ref: String,
+    /// `--rm`.
+    pub remove: bool,
+    /// `-d`.
+    pub detach: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// `-t`.
+    pub tty: bool,
+    /// `--restart`.
+    pub restart: bay_runtime::monitor::RestartPolicy,
+    /// `--log-opt`.
+    pub log: bay_runtime::logs::LogConfig,
+}
+
+/// Creates (does not start) a container of image `id`: unpacks its layers
+/// into the runtime's layer store (each once), builds the spec from the
+/// image config and `opts`, claims the name and records the lifecycle
+/// settings.
+pub fn create_container(
     env: &Env,
     id: &Digest,
     opts: &RunOptions,
-    remove: bool,
-    on_start: impl FnOnce(i32),
-) -> Result<ExitStatus, CommandError> {
+    settings: &RunSettings,
+) -> Result<(Runtime, ContainerId), CommandError> {
     let store = env.store()?;
     let layers = {
         // Keep the blob sweep away while we read the image's blobs.
@@ -184,44 +204,220 @@ pub fn run_image(
             id: id.clone(),
             source,
         })?;
+    let name = match &settings.name {
+        Some(n) => bay_runtime::ContainerName::parse(n)?,
+        None => rt.generate_name()?,
+    };
     let cid = ContainerId::generate().map_err(|source| CommandError::Io {
         op: "generate",
         what: "a container id".to_owned(),
         source,
     })?;
     let paths = rt.layer_paths(&layers)?;
+    let mut opts = opts.clone();
+    opts.tty = settings.tty;
     let mut spec = bay_runtime::build_spec(
         SpecInput {
             id: &cid,
             image: image_config.as_ref(),
             layers: &paths,
         },
-        opts,
+        &opts,
     )?;
     // Which image the container came from, for `rmi` ([`RuntimeUsers`]).
-    spec.annotations_mut()
-        .get_or_insert_with(Default::default)
-        .insert(IMAGE_ANNOTATION.to_owned(), id.to_string());
-    tracing::debug!(container = %cid, image = %id, "starting container");
-    // `Runtime::run`, with a hook between start and wait.
-    let storage = if remove {
+    let annotations = spec.annotations_mut().get_or_insert_with(Default::default);
+    annotations.insert(IMAGE_ANNOTATION.to_owned(), id.to_string());
+    annotations.insert(
+        super::container::IMAGE_REF_ANNOTATION.to_owned(),
+        settings.image_ref.clone(),
+    );
+    let stop_signal = image_config
+        .as_ref()
+        .and_then(|c| c.stop_signal().clone())
+        .and_then(|s| super::container::parse_signal(&s).ok());
+    tracing::debug!(container = %cid, image = %id, "creating container");
+    rt.claim_name(&name, &cid)?;
+    let storage = if settings.remove && !settings.detach {
         Storage::Ephemeral
     } else {
         Storage::Persistent
     };
-    let mut c = rt.create_with(cid, &spec, &layers, storage)?;
-    let result = c.start(StdioConfig::default()).and_then(|()| {
-        if let Some(pid) = c.state().pid {
-            on_start(pid);
+    let created = rt.create_with(cid.clone(), &spec, &layers, storage);
+    let mut c = match created {
+        Ok(c) => c,
+        Err(e) => {
+            rt.release_name(name.as_str(), &cid);
+            return Err(e.into());
         }
-        c.wait()
+    };
+    let lifecycle = bay_runtime::monitor::Lifecycle {
+        restart: settings.restart,
+        log: settings.log,
+        tty: settings.tty,
+        open_stdin: settings.interactive,
+        stop_signal,
+        auto_remove: settings.remove,
+    };
+    c.update(|s| {
+        s.name = Some(name.to_string());
+        s.lifecycle = lifecycle;
+    })?;
+    drop(c);
+    Ok((rt, cid))
+}
+
+/// `bay run -d`: creates the container and hands it to a monitor process;
+/// returns its id once it runs.
+pub fn run_detached(
+    env: &Env,
+    id: &Digest,
+    opts: &RunOptions,
+    settings: &RunSettings,
+) -> Result<ContainerId, CommandError> {
+    let (_rt, cid) = create_container(env, id, opts, settings)?;
+    super::container::spawn_monitor(env, &cid)?;
+    Ok(cid)
+}
+
+/// The user's side of a container's terminal (`-t`): the pty master, the
+/// user's terminal in raw mode, and the thread copying the output.
+#[derive(Debug)]
+pub struct Terminal {
+    /// The pty master (resize it on SIGWINCH).
+    pub master: std::sync::Arc<std::os::fd::OwnedFd>,
+    _raw: Option<bay_runtime::tty::RawMode>,
+    output: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Terminal {
+    /// Waits until the container's side of the terminal is closed and all
+    /// its output is copied.
+    pub fn finish(mut self) {
+        if let Some(t) = self.output.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The container's stdio for a foreground `run` or `exec`: a pty under
+/// `-t` (stdin forwarded with `-i`), else the caller's stdout/stderr and,
+/// with `-i`, its stdin (without it, /dev/null).
+pub fn foreground_stdio(
+    interactive: bool,
+    tty: bool,
+) -> Result<(StdioConfig, Option<Terminal>), CommandError> {
+    use bay_runtime::Stdio;
+    use std::os::fd::AsFd;
+    if !tty {
+        return Ok((
+            StdioConfig {
+                stdin: if interactive {
+                    Stdio::Inherit
+                } else {
+                    Stdio::Null
+                },
+                stdout: Stdio::Inherit,
+                stderr: Stdio::Inherit,
+            },
+            None,
+        ));
+    }
+    let io = |source: std::io::Error| CommandError::Io {
+        op: "set up",
+        what: "a terminal".to_owned(),
+        source,
+    };
+    let stdin = std::io::stdin();
+    let ws = bay_runtime::tty::winsize(stdin.as_fd()).unwrap_or(bay_runtime::tty::Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
     });
-    if remove {
+    let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| io(e.into()))?;
+    let slave = || pty.slave.try_clone().map(Stdio::Fd).map_err(io);
+    let stdio = StdioConfig {
+        stdin: slave()?,
+        stdout: slave()?,
+        stderr: slave()?,
+    };
+    drop(pty.slave);
+    let master = std::sync::Arc::new(pty.master);
+    let raw = if interactive && bay_runtime::tty::winsize(stdin.as_fd()).is_some() {
+        bay_runtime::tty::RawMode::enter(stdin.as_fd()).ok()
+    } else {
+        None
+    };
+    let m = master.clone();
+    let output = std::thread::spawn(move || {
+        let mut f = std::fs::File::from(match m.try_clone() {
+            Ok(fd) => fd,
+            Err(_) => return,
+        });
+        let mut out = std::io::stdout();
+        let mut buf = [0u8; 8192];
+        // EIO once the container's side is closed everywhere.
+        while let Ok(n @ 1..) = std::io::Read::read(&mut f, &mut buf) {
+            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                break;
+            }
+        }
+    });
+    if interactive {
+        let m = master.clone();
+        // Detached: a read of the user's stdin cannot be interrupted; the
+        // process exits when the container does.
+        std::thread::spawn(move || {
+            let Ok(fd) = m.try_clone() else { return };
+            let mut f = std::fs::File::from(fd);
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut f);
+        });
+    }
+    Ok((
+        stdio,
+        Some(Terminal {
+            master,
+            _raw: raw,
+            output: Some(output),
+        }),
+    ))
+}
+
+/// Runs image `id` in the foreground: creates the container, starts it
+/// with [`foreground_stdio`], and waits; `--rm` removes it afterwards.
+/// `on_start` gets the container init's host pid once it runs, and the pty
+/// master under `-t` (the binary forwards its signals there, as docker's
+/// `--sig-proxy` does, and resizes the terminal on SIGWINCH).
+pub fn run_image(
+    env: &Env,
+    id: &Digest,
+    opts: &RunOptions,
+    settings: &RunSettings,
+    on_start: impl FnOnce(i32, Option<std::sync::Arc<std::os::fd::OwnedFd>>),
+) -> Result<ExitStatus, CommandError> {
+    let (rt, cid) = create_container(env, id, opts, settings)?;
+    let mut c = rt.load(&cid)?;
+    let name = c.state().name.clone();
+    let result = foreground_stdio(settings.interactive, settings.tty).and_then(|(stdio, term)| {
+        c.start(stdio)?;
+        if let Some(pid) = c.state().pid {
+            on_start(pid, term.as_ref().map(|t| t.master.clone()));
+        }
+        let status = c.wait()?;
+        if let Some(t) = term {
+            t.finish();
+        }
+        Ok(status)
+    });
+    if settings.remove {
         let deleted = c.delete(true);
+        if let Some(n) = name {
+            rt.release_name(&n, &cid);
+        }
         let status = result?;
         deleted?;
         Ok(status)
     } else {
-        Ok(result?)
+        result
     }
 }

@@ -164,6 +164,9 @@ pub struct Lifecycle {
     /// The image's `StopSignal` (a signal number), for `stop`.
     #[serde(default)]
     pub stop_signal: Option<i32>,
+    /// `--rm` with `-d`: the monitor removes the container when it is done.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> ContainerError {
@@ -329,6 +332,24 @@ fn pump(
     })
 }
 
+/// Closes every descriptor above stderr but `keep`: the monitor outlives
+/// the `bay` that started it and must not hold that process's pipes open
+/// (a caller reading `bay run -d`'s output would never see EOF).
+fn close_inherited(keep: i32) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && *fd != keep)
+        .collect();
+    for fd in fds {
+        // The directory's own descriptor is among them; closing it after
+        // the listing is harmless (EBADF is ignored).
+        let _ = nix::unistd::close(fd);
+    }
+}
+
 fn self_start_time() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/stat").ok()?;
     s.rsplit_once(')')?
@@ -341,7 +362,8 @@ fn self_start_time() -> Option<u64> {
 
 /// Runs the monitor of container `id` under the runtime at `root` and
 /// returns the process exit code. `report` gets the first start's outcome.
-pub fn run(root: &Path, id: &ContainerId, report: impl Write) -> i32 {
+pub fn run(root: &Path, id: &ContainerId, report: impl Write + AsFd) -> i32 {
+    close_inherited(report.as_fd().as_raw_fd());
     let mut report = Some(report);
     let mut tell = |msg: String| {
         if let Some(mut r) = report.take() {
@@ -454,6 +476,13 @@ fn supervise(
         s.monitor_start = None;
         s.restarting = false;
     });
+    if lc.auto_remove && result.is_ok() {
+        let name = c.state().name.clone();
+        c.delete(true)?;
+        if let Some(n) = name {
+            rt.release_name(&n, id);
+        }
+    }
     result
 }
 
