@@ -56,8 +56,8 @@ pub(crate) fn page(query: &Query) -> Result<ChangePage, TrustError> {
     })?;
     let change_id = match query.get("change_id").unwrap_or("") {
         "" => 0,
-        s => parse_go_i32(s).map_err(|_| TrustError::InvalidParameters {
-            detail: format!("change ID expected to be integer, provided ID was: {s}"),
+        s => parse_go_i32(s).map_err(|_| TrustError::BadChangeId {
+            change_id: s.to_owned(),
         })?,
     };
     let records = if records == 0 { DEFAULT_PAGE } else { records };

@@ -107,6 +107,14 @@ pub enum TrustError {
         /// Notary's detail string.
         detail: String,
     },
+    /// A changefeed `change_id` that is not an integer. notary-server's
+    /// storage error for it has no exported fields, so on the wire its
+    /// detail is `{}`; the text is for our logs.
+    #[error("change ID expected to be integer, provided ID was: {change_id}")]
+    BadChangeId {
+        /// The value sent.
+        change_id: String,
+    },
     /// The GUN does not map to a repository name.
     #[error("unsupported gun {gun:?}")]
     InvalidGun {
@@ -188,6 +196,12 @@ impl TrustError {
                 "The parameters provided are not valid.",
                 Some(json!(detail)),
             ),
+            E::BadChangeId { .. } => (
+                bad,
+                "INVALID_PARAMETERS",
+                "The parameters provided are not valid.",
+                Some(json!({})),
+            ),
             E::InvalidGun { .. } => (
                 bad,
                 "INVALID_GUN",
@@ -245,5 +259,11 @@ mod tests {
         assert_eq!((status.as_u16(), code), (400, "INVALID_ROLE"));
         assert_eq!(detail, Some(json!("foo")));
         assert!(TrustError::NoRoute.parts().3.is_none());
+        let (status, code, _, detail) = TrustError::BadChangeId {
+            change_id: "abc".into(),
+        }
+        .parts();
+        assert_eq!((status.as_u16(), code), (400, "INVALID_PARAMETERS"));
+        assert_eq!(detail, Some(json!({})), "notary-server sends {{}}");
     }
 }

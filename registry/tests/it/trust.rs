@@ -944,6 +944,15 @@ async fn probe(url: &str, host: &str) -> Vec<(&'static str, u16, String)> {
         "changefeed records=x",
         raw(c.http.get(format!("{base}/changefeed?records=x"))).await
     );
+    // Regression: bay sent the store's message as detail; notary-server's
+    // error type has no exported fields and sends {}.
+    rec!(
+        "changefeed change_id=x",
+        raw(c
+            .http
+            .get(format!("{base}/changefeed?change_id=x&records=1")))
+        .await
+    );
     let k = keys();
     let snap = PrivateKey::generate(KeyAlgorithm::Ed25519);
     let ts_key = c.key(&gun, "timestamp").await;
