@@ -15,6 +15,7 @@ mod resume;
 mod run;
 mod tls;
 mod trust;
+mod trust_cli;
 mod trust_e2e;
 
 use common::*;
