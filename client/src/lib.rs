@@ -26,7 +26,9 @@
 //!   [`registry::RegistryClient`], whose [`registry::RegistryClient::request`]
 //!   reaches `/v2/<gun>/_trust/…` with the same tokens. [`trust::NotaryTrust`]
 //!   is docker content trust (keys and trust cache under `$BAY_HOME/trust`);
-//!   [`trust::NoTrust`] is the policy with trust off.
+//!   [`trust::NoTrust`] is the policy with trust off. The `bay trust` verbs
+//!   are methods of [`trust::NotaryTrust`] ([`trust::admin`]) and
+//!   [`commands::trust`]; [`trust::inspect`] renders docker's report.
 //! - [`registry::AuthProvider`] supplies [`registry::Credentials`] (Basic or a
 //!   refresh token) per host; [`registry::RegistryClient::login`] checks a
 //!   password docker-style and returns the refresh token to store instead.
@@ -49,6 +51,8 @@
 //! | `BAY_LOG` | tracing filter (`-D` for debug) |
 //! | `DOCKER_CONTENT_TRUST` | `1`: pull verifies tags and push signs them through the registry's Notary endpoints ([`trust::NotaryTrust`]; `--disable-content-trust` skips) |
 //! | `DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE`, `DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE` | passphrases of the root and targets keys (else a prompt on a terminal) |
+//! | `DOCKER_CONTENT_TRUST_SERVER` | `https://host[:port]` of the trust server for `push`, `pull` and `bay trust` (default: the registry itself) |
+//! | `$BAY_HOME/trust/config.json` | root pinning (`trust_pinning`: `certs`, `ca`, `disable_tofu`; see [`trust::pinning`]); trust on first use otherwise |
 //!
 //! # Invariants
 //! - Only [`store::layout`] builds paths inside the data root.
