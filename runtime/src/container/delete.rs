@@ -17,6 +17,7 @@ impl Container<'_> {
                 self.wait()?;
             }
         }
+        self.release_network();
         self.rt.cgroups.destroy(&self.state.cgroup)?;
         let dir = self.rt.layout.container_dir(self.state.id.as_str());
         match std::fs::remove_dir_all(&dir) {

@@ -52,7 +52,7 @@ impl Container<'_> {
         let started = std::time::Instant::now();
         let rt = self.rt;
         let id = self.state.id.as_str().to_owned();
-        let spec = self.spec()?;
+        let mut spec = self.spec()?;
         let linux = spec.linux().clone().unwrap_or_default();
 
         let overlay = Overlay {
@@ -150,6 +150,11 @@ impl Container<'_> {
             raw(&stdio.stderr, &nulls[2]),
         ];
 
+        // Bridge network: lease, /etc files and their mounts, before clone.
+        let net = rt
+            .network
+            .prepare(&self.state.id, &spec, &rt.layout.container_dir(&id))?;
+        net.apply_mounts(&mut spec);
         let (go_r, go_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let v1 = rt.cgroups.v1_mounts();
@@ -169,7 +174,7 @@ impl Container<'_> {
                 err: (err_r.as_raw_fd(), err_w.as_raw_fd()),
                 unshare_cgroupns,
                 loopback_up: new_net,
-                wait_for_go: cgroup_fd.is_none(),
+                wait_for_go: cgroup_fd.is_none() || net.needs_attach(),
             },
         )?;
         let prepared = started.elapsed();
@@ -188,6 +193,9 @@ impl Container<'_> {
                 libc::SIGKILL,
             );
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
+            if let Err(ne) = rt.network.release(&self.state.id) {
+                tracing::warn!(error = %ne, "could not release the network after failed start");
+            }
             if let Err(ce) = rt.cgroups.destroy(&self.state.cgroup) {
                 tracing::warn!(error = %ce, "could not remove cgroup after failed start");
             }
@@ -202,7 +210,11 @@ impl Container<'_> {
                 return Err(fail(e.into(), child));
             }
         }
-        if clone_dir.is_none()
+        // The child waits while its eth0 is set up from here.
+        if let Err(e) = rt.network.attach(&net, pid) {
+            return Err(fail(e.into(), child));
+        }
+        if (clone_dir.is_none() || net.needs_attach())
             && let Err(e) = nix::unistd::write(&go_w, b"1")
         {
             return Err(fail(sys_err("write go")(e), child));
@@ -248,19 +260,15 @@ impl Container<'_> {
             ?t_exec,
             "start phases"
         );
-        let pid_start = proc_start_time(pid);
+        self.state.status = ContainerStatus::Running;
+        self.state.pid = Some(pid);
+        self.state.pid_start = proc_start_time(pid);
+        self.state.started = Some(now());
+        self.state.finished = None;
+        self.state.exit_code = None;
+        self.state.oom_killed = false;
         self.child = Some(child);
-        self.update(|s| {
-            s.status = ContainerStatus::Running;
-            s.pid = Some(pid);
-            s.pid_start = pid_start;
-            s.started = Some(now());
-            s.finished = None;
-            s.exit_code = None;
-            s.oom_killed = false;
-            s.restarting = false;
-            s.error = None;
-        })?;
+        self.save()?;
         tracing::info!(id = %self.state.id, pid, ?prepared, elapsed = ?started.elapsed(), "container started");
         Ok(())
     }

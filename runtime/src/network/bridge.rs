@@ -488,16 +488,21 @@ impl Network {
             &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
             "1",
         )?;
+        // One iptables-save per start; rules are added only when missing
+        // (a firewall reload may have flushed them).
         let rules = iptables::bridge_rules(name, subnet.trunc());
-        let sentinel_ok = match rules.last() {
-            Some(r) => !created && ipt.exists(r)?,
-            None => true,
-        };
-        if !sentinel_ok {
+        let save = ipt.save()?;
+        let missing: Vec<&Rule> = rules
+            .iter()
+            .filter(|r| !iptables::present(&save, r))
+            .collect();
+        if !missing.is_empty() {
             for (table, chain) in iptables::CHAINS {
-                ipt.ensure_chain(table, chain)?;
+                if !iptables::chain_present(&save, table, chain) {
+                    ipt.ensure_chain(table, chain)?;
+                }
             }
-            for r in &rules {
+            for r in missing {
                 ipt.ensure(r)?;
             }
             tracing::info!(bridge = %name, "NAT rules installed");

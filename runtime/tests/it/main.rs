@@ -12,3 +12,4 @@ mod isolation;
 mod layers;
 mod lifecycle;
 mod limits;
+mod network;
