@@ -10,7 +10,9 @@ mod changes;
 mod create;
 mod delete;
 mod exec;
+mod fs;
 mod kill;
+mod names;
 mod pause;
 mod start;
 mod wait;
@@ -27,6 +29,8 @@ use crate::layout::Layout;
 use crate::seccomp::{FilterCache, SeccompError};
 
 pub use exec::{ExecOptions, ExecProcess};
+pub use fs::RootfsView;
+pub use names::ContainerName;
 pub use start::{Stdio, StdioConfig};
 pub use wait::ExitStatus;
 
@@ -119,6 +123,41 @@ pub struct State {
     pub oom_killed: bool,
     /// The cgroup (relative path).
     pub cgroup: PathBuf,
+    /// The container's unique name (`--name`, or generated).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// How often the monitor restarted it (docker's `RestartCount`).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// The monitor is waiting out a restart delay.
+    #[serde(default)]
+    pub restarting: bool,
+    /// `stop`/`kill` asked for the exit: no restart policy applies
+    /// (docker's `HasBeenManuallyStopped`); cleared by `start`.
+    #[serde(default)]
+    pub manually_stopped: bool,
+    /// The detached monitor owning the container's stdio, while alive.
+    #[serde(default)]
+    pub monitor_pid: Option<i32>,
+    /// The monitor's start time (`/proc/<pid>/stat` field 22).
+    #[serde(default)]
+    pub monitor_start: Option<u64>,
+    /// Restart policy, log driver options and terminal settings.
+    #[serde(default)]
+    pub lifecycle: crate::monitor::Lifecycle,
+    /// Why the last start failed, if it did (docker's `State.Error`).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl State {
+    /// The monitor recorded in the state is still that process.
+    pub fn monitor_alive(&self) -> bool {
+        match (self.monitor_pid, self.monitor_start) {
+            (Some(pid), Some(start)) => proc_start_time(pid) == Some(start),
+            _ => false,
+        }
+    }
 }
 
 /// Errors of container operations.
@@ -129,6 +168,34 @@ pub enum ContainerError {
     #[error("no such container: {id}")]
     NotFound {
         /// The id.
+        id: ContainerId,
+    },
+    /// No container has this name, id or id prefix.
+    #[error("No such container: {query}")]
+    NoSuchContainer {
+        /// What the user typed.
+        query: String,
+    },
+    /// An id prefix matches several containers.
+    #[error("multiple containers found with provided prefix: {prefix}")]
+    AmbiguousPrefix {
+        /// The prefix.
+        prefix: String,
+    },
+    /// A name is not docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+    #[error("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName {
+        /// The name.
+        name: String,
+    },
+    /// The name belongs to another container (docker's wording).
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// Its owner.
         id: ContainerId,
     },
     /// The id is taken.
@@ -295,6 +362,11 @@ impl Runtime {
         })
     }
 
+    /// The layout of the state root (logs, names, container directories).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     /// Uses this bridge network configuration (default: `bay0`, see
     /// [`crate::network`]).
     pub fn with_network(mut self, cfg: crate::network::NetworkConfig) -> Self {
@@ -446,6 +518,56 @@ impl Container<'_> {
             .map(|c| std::os::fd::AsFd::as_fd(&c.pidfd))
     }
 
+    /// Re-reads the state from disk (another process may have changed it).
+    pub fn reload(&mut self) -> Result<(), ContainerError> {
+        let _lock = self.lock()?;
+        if let Some(s) = self.read_disk()? {
+            self.state = s;
+        }
+        self.refresh()
+    }
+
+    /// Changes the persisted state under the container's lock: re-reads it
+    /// first, so concurrent updates of different fields (a monitor recording
+    /// an exit, `stop` marking a manual stop, `rename`) compose.
+    pub fn update(&mut self, f: impl FnOnce(&mut State)) -> Result<(), ContainerError> {
+        let _lock = self.lock()?;
+        if let Some(s) = self.read_disk()? {
+            self.state = s;
+        }
+        f(&mut self.state);
+        self.save()
+    }
+
+    fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, ContainerError> {
+        let path = self.rt.layout.container_lock(self.state.id.as_str());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("open", &path))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+            ContainerError::Sys {
+                op: "flock",
+                source: e,
+            }
+        })
+    }
+
+    fn read_disk(&self) -> Result<Option<State>, ContainerError> {
+        let path = self.rt.layout.container_state(self.state.id.as_str());
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| ContainerError::Json { path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ContainerError::NotFound {
+                id: self.state.id.clone(),
+            }),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+
     fn save(&self) -> Result<(), ContainerError> {
         let path = self.rt.layout.container_state(self.state.id.as_str());
         let tmp = path.with_extension("json.tmp");
@@ -467,18 +589,33 @@ impl Container<'_> {
         {
             return Ok(());
         }
-        let alive = match (self.state.pid, self.state.pid_start) {
+        let alive = |s: &State| match (s.pid, s.pid_start) {
             (Some(pid), Some(start)) => proc_start_time(pid) == Some(start),
             _ => false,
         };
-        if !alive {
+        // A live monitor records the exit itself (with the exit code).
+        if !alive(&self.state) && !self.state.monitor_alive() {
             tracing::info!(id = %self.state.id, "container process is gone; marking it stopped");
             self.release_network();
-            self.state.status = ContainerStatus::Stopped;
-            self.state.pid = None;
-            self.state.finished.get_or_insert_with(now);
-            self.state.oom_killed = self.rt.cgroups.oom_kills(&self.state.cgroup).unwrap_or(0) > 0;
-            self.save()?;
+            let oom = self.rt.cgroups.oom_kills(&self.state.cgroup).unwrap_or(0) > 0;
+            let path = self.rt.layout.container_state(self.state.id.as_str());
+            if let Ok(b) = std::fs::read(&path)
+                && let Ok(s) = serde_json::from_slice::<State>(&b)
+            {
+                self.state = s;
+            }
+            if matches!(
+                self.state.status,
+                ContainerStatus::Running | ContainerStatus::Paused
+            ) && !alive(&self.state)
+            {
+                self.state.status = ContainerStatus::Stopped;
+                self.state.pid = None;
+                self.state.restarting = false;
+                self.state.finished.get_or_insert_with(now);
+                self.state.oom_killed = oom;
+                self.save()?;
+            }
         }
         Ok(())
     }

@@ -260,15 +260,19 @@ impl Container<'_> {
             ?t_exec,
             "start phases"
         );
-        self.state.status = ContainerStatus::Running;
-        self.state.pid = Some(pid);
-        self.state.pid_start = proc_start_time(pid);
-        self.state.started = Some(now());
-        self.state.finished = None;
-        self.state.exit_code = None;
-        self.state.oom_killed = false;
+        let pid_start = proc_start_time(pid);
         self.child = Some(child);
-        self.save()?;
+        self.update(|s| {
+            s.status = ContainerStatus::Running;
+            s.pid = Some(pid);
+            s.pid_start = pid_start;
+            s.started = Some(now());
+            s.finished = None;
+            s.exit_code = None;
+            s.oom_killed = false;
+            s.restarting = false;
+            s.error = None;
+        })?;
         tracing::info!(id = %self.state.id, pid, ?prepared, elapsed = ?started.elapsed(), "container started");
         Ok(())
     }

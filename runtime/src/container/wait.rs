@@ -46,13 +46,14 @@ impl Container<'_> {
         };
         let oom_killed = self.rt.cgroups.oom_kills(&self.state.cgroup).unwrap_or(0) > 0;
         self.release_network();
-        self.state.status = ContainerStatus::Stopped;
-        self.state.pid = None;
-        self.state.pid_start = None;
-        self.state.finished = Some(now());
-        self.state.exit_code = Some(code);
-        self.state.oom_killed = oom_killed;
-        self.save()?;
+        self.update(|s| {
+            s.status = ContainerStatus::Stopped;
+            s.pid = None;
+            s.pid_start = None;
+            s.finished = Some(now());
+            s.exit_code = Some(code);
+            s.oom_killed = oom_killed;
+        })?;
         tracing::info!(id = %self.state.id, code, oom_killed, "container exited");
         Ok(ExitStatus {
             code,
