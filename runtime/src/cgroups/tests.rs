@@ -25,6 +25,7 @@ fn resources() -> oci_spec::runtime::LinuxResources {
             LinuxMemoryBuilder::default()
                 .limit(32i64 << 20)
                 .swap(64i64 << 20)
+                .reservation(16i64 << 20)
                 .build()
                 .unwrap(),
         )
@@ -34,6 +35,7 @@ fn resources() -> oci_spec::runtime::LinuxResources {
                 .period(100_000u64)
                 .shares(512u64)
                 .cpus("0")
+                .mems("0")
                 .build()
                 .unwrap(),
         )
@@ -122,6 +124,11 @@ fn v1_writes_limits_where_the_kernel_reads_them() {
     assert_eq!(rd("cpu,cpuacct/bay/c1/cpu.cfs_quota_us"), "50000");
     assert_eq!(rd("cpu,cpuacct/bay/c1/cpu.cfs_period_us"), "100000");
     assert_eq!(rd("cpu,cpuacct/bay/c1/cpu.shares"), "512");
+    assert_eq!(
+        rd("memory/bay/c1/memory.soft_limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    assert_eq!(rd("cpuset/bay/c1/cpuset.mems"), "0");
     assert_eq!(rd("pids/bay/c1/pids.max"), "20");
     assert_eq!(
         rd("cpuset/bay/cpuset.cpus"),
@@ -171,7 +178,9 @@ fn v2_writes_limits_where_the_kernel_reads_them() {
         "swap alone = memsw - mem"
     );
     assert_eq!(rd("bay/c2/cpu.max"), "50000 100000");
-    assert_eq!(rd("bay/c2/cpu.weight"), shares_to_weight(512).to_string());
+    assert_eq!(rd("bay/c2/cpu.weight"), "59", "512 shares, runc's formula");
+    assert_eq!(rd("bay/c2/memory.low"), (16u64 << 20).to_string());
+    assert_eq!(rd("bay/c2/cpuset.mems"), "0");
     assert_eq!(rd("bay/c2/pids.max"), "20");
     assert_eq!(rd("bay/c2/cpuset.cpus"), "0");
     assert_eq!(m.clone_into_dir(&name), Some(t.path().join("bay/c2")));
@@ -181,9 +190,14 @@ fn v2_writes_limits_where_the_kernel_reads_them() {
     )
     .unwrap();
     assert_eq!(m.oom_kills(&name).unwrap(), 2);
-    assert_eq!(shares_to_weight(1024), 39);
+    // runc >= 1.3.2: min, docker's default and max land on 1, 100, 10000.
+    assert_eq!(shares_to_weight(1024), 100);
     assert_eq!(shares_to_weight(2), 1);
+    assert_eq!(shares_to_weight(3), 2);
+    assert_eq!(shares_to_weight(2048), 174);
     assert_eq!(shares_to_weight(262_144), 10_000);
+    assert_eq!(shares_to_weight(1 << 30), 10_000);
+    assert_eq!(shares_to_weight(0), 0, "unset");
 }
 
 #[test]
@@ -208,4 +222,45 @@ fn real_hierarchy_create_and_destroy() {
     assert_eq!(stats.pids_current, 0);
     m.destroy(&name).unwrap();
     m.destroy(&name).unwrap();
+}
+
+#[test]
+fn unlimited_swap_and_quota_on_both_versions() {
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(32i64 << 20)
+                .swap(-1i64)
+                .build()
+                .unwrap(),
+        )
+        .cpu(LinuxCpuBuilder::default().quota(-1i64).build().unwrap())
+        .build()
+        .unwrap();
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("bay/c3")).unwrap();
+    std::fs::write(t.path().join("bay/c3/memory.swap.max"), "").unwrap();
+    CgroupV2::new(t.path().to_path_buf())
+        .create(Path::new("bay/c3"), Some(&r))
+        .unwrap();
+    let rd = |p: &str| std::fs::read_to_string(t.path().join(p)).unwrap();
+    assert_eq!(rd("bay/c3/memory.swap.max"), "max");
+    assert_eq!(rd("bay/c3/cpu.max"), "max 100000");
+    assert!(
+        !t.path().join("bay/c3/cpu.weight").exists(),
+        "no shares, no weight"
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    let m = fake_v1(t.path());
+    std::fs::create_dir_all(t.path().join("memory/bay/c3")).unwrap();
+    std::fs::write(
+        t.path().join("memory/bay/c3/memory.memsw.limit_in_bytes"),
+        "",
+    )
+    .unwrap();
+    m.create(Path::new("bay/c3"), Some(&r)).unwrap();
+    let rd = |p: &str| std::fs::read_to_string(t.path().join(p)).unwrap();
+    assert_eq!(rd("memory/bay/c3/memory.memsw.limit_in_bytes"), "-1");
+    assert_eq!(rd("cpu,cpuacct/bay/c3/cpu.cfs_quota_us"), "-1");
 }

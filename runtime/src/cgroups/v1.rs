@@ -117,6 +117,9 @@ impl CgroupManager for CgroupV1 {
                     tracing::warn!("swap accounting is disabled; --memory-swap not applied");
                 }
             }
+            if let Some(soft) = m.reservation() {
+                write(&dir.join("memory.soft_limit_in_bytes"), &soft.to_string())?;
+            }
         }
         if let (Some(c), Some(dir)) = (r.cpu(), self.dir_of("cpu", name)) {
             if let Some(p) = c.period() {
@@ -125,14 +128,17 @@ impl CgroupManager for CgroupV1 {
             if let Some(q) = c.quota() {
                 write(&dir.join("cpu.cfs_quota_us"), &q.to_string())?;
             }
-            if let Some(s) = c.shares() {
+            if let Some(s) = c.shares().filter(|s| *s != 0) {
                 write(&dir.join("cpu.shares"), &s.to_string())?;
             }
         }
-        if let (Some(c), Some(dir)) = (r.cpu(), self.dir_of("cpuset", name))
-            && let Some(cpus) = c.cpus()
-        {
-            write(&dir.join("cpuset.cpus"), cpus)?;
+        if let (Some(c), Some(dir)) = (r.cpu(), self.dir_of("cpuset", name)) {
+            if let Some(cpus) = c.cpus() {
+                write(&dir.join("cpuset.cpus"), cpus)?;
+            }
+            if let Some(mems) = c.mems() {
+                write(&dir.join("cpuset.mems"), mems)?;
+            }
         }
         if let (Some(p), Some(dir)) = (r.pids(), self.dir_of("pids", name)) {
             let v = if p.limit() > 0 {

@@ -16,12 +16,22 @@ pub struct CgroupV2 {
 }
 
 /// runc's conversion of v1 `cpu.shares` (2–262144) to v2 `cpu.weight`
-/// (1–10000).
+/// (1–10000), as in runc ≥ 1.3.2 and crun ≥ 1.23 (opencontainers/cgroups
+/// `ConvertCPUSharesToCgroupV2Value`): a quadratic in log2(shares) that
+/// maps the minimum, docker's default 1024 and the maximum onto 1, 100 and
+/// 10000 (the older linear formula turned the default into 39). `0` means
+/// unset and stays `0`.
 pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 100;
+    match shares {
+        0 => 0,
+        1..=2 => 1,
+        262_144.. => 10_000,
+        _ => {
+            let l = (shares as f64).log2();
+            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+            10f64.powf(exponent).ceil() as u64
+        }
     }
-    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
 impl CgroupV2 {
@@ -78,7 +88,14 @@ impl CgroupManager for CgroupV2 {
                 let f = dir.join("memory.swap.max");
                 if f.exists() {
                     write(&f, &v)?;
+                } else {
+                    tracing::warn!("swap accounting is disabled; --memory-swap not applied");
                 }
+            }
+            // The soft limit: memory below it is protected from reclaim
+            // (runc maps the OCI reservation to memory.low too).
+            if let Some(low) = m.reservation() {
+                write(&dir.join("memory.low"), &low.to_string())?;
             }
         }
         if let Some(c) = r.cpu() {
@@ -92,11 +109,14 @@ impl CgroupManager for CgroupV2 {
                     &format!("{quota} {}", c.period().unwrap_or(100_000)),
                 )?;
             }
-            if let Some(s) = c.shares() {
+            if let Some(s) = c.shares().filter(|s| *s != 0) {
                 write(&dir.join("cpu.weight"), &shares_to_weight(s).to_string())?;
             }
             if let Some(cpus) = c.cpus() {
                 write(&dir.join("cpuset.cpus"), cpus)?;
+            }
+            if let Some(mems) = c.mems() {
+                write(&dir.join("cpuset.mems"), mems)?;
             }
         }
         if let Some(p) = r.pids() {

@@ -8,6 +8,7 @@
 
 pub mod defaults;
 mod options;
+pub mod resources;
 pub mod seccomp;
 mod users;
 
@@ -17,11 +18,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceBuilder,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType, Mount,
+    MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
 pub use options::{
@@ -66,6 +66,9 @@ pub enum SpecError {
         /// The name.
         name: String,
     },
+    /// A resource flag docker would refuse (docker's message).
+    #[error(transparent)]
+    Resource(#[from] resources::ResourceError),
     /// A seccomp profile file could not be read.
     #[error("reading seccomp profile {path}")]
     ReadProfile {
@@ -446,64 +449,16 @@ pub fn build_spec(input: SpecInput<'_>, opts: &RunOptions) -> Result<Spec, SpecE
         }
     }
 
-    let r = &opts.resources;
-    let mut res = LinuxResourcesBuilder::default().devices(device_rules);
-    if r.memory.is_some() || r.memory_swap.is_some() {
-        let mut m = LinuxMemoryBuilder::default();
-        if let Some(mem) = r.memory {
-            m = m.limit(i64::try_from(mem).unwrap_or(i64::MAX));
-        }
-        let swap = match (r.memory, r.memory_swap) {
-            (_, Some(s)) => Some(s),
-            (Some(mem), None) => Some(i64::try_from(mem.saturating_mul(2)).unwrap_or(i64::MAX)),
-            (None, None) => None,
-        };
-        if let Some(s) = swap {
-            m = m.swap(s);
-        }
-        res = res.memory(m.build()?);
-    }
-    if r.cpus.is_some() || r.cpu_shares.is_some() || r.cpuset_cpus.is_some() {
-        let mut c = LinuxCpuBuilder::default();
-        if let Some(cpus) = r.cpus {
-            if !(cpus.is_finite() && cpus > 0.0) {
-                return Err(SpecError::BadOption {
-                    flag: "--cpus",
-                    value: cpus.to_string(),
-                    reason: "must be a positive number",
-                });
-            }
-            c = c.period(100_000u64).quota((cpus * 100_000.0) as i64);
-        }
-        if let Some(s) = r.cpu_shares {
-            c = c.shares(s);
-        }
-        if let Some(set) = &r.cpuset_cpus {
-            if set.is_empty()
-                || !set
-                    .chars()
-                    .all(|ch| ch.is_ascii_digit() || ch == ',' || ch == '-')
-            {
-                return Err(SpecError::BadOption {
-                    flag: "--cpuset-cpus",
-                    value: set.clone(),
-                    reason: "expected a list like 0-2,4",
-                });
-            }
-            c = c.cpus(set.clone());
-        }
-        res = res.cpu(c.build()?);
-    }
-    if let Some(p) = r.pids_limit
-        && p > 0
-    {
-        res = res.pids(LinuxPidsBuilder::default().limit(p).build()?);
-    }
+    let resources = resources::linux_resources(
+        &opts.resources,
+        &resources::HostCpus::detect(),
+        device_rules,
+    )?;
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .devices(devices)
-        .resources(res.build()?)
+        .resources(resources)
         .cgroups_path(PathBuf::from(format!("bay/{}", input.id)))
         .rootfs_propagation("rprivate");
     // The builder's defaults are youki's, so every field is set explicitly.

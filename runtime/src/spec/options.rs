@@ -51,23 +51,35 @@ pub struct RunOptions {
     pub shm_size: Option<u64>,
 }
 
-/// `-m`, `--memory-swap`, `--cpus`, `--cpu-shares`, `--pids-limit`,
-/// `--cpuset-cpus`.
+/// `-m`, `--memory-swap`, `--memory-reservation`, `--cpus`, `--cpu-shares`,
+/// `--cpu-period`, `--cpu-quota`, `--pids-limit`, `--cpuset-cpus`,
+/// `--cpuset-mems`. Checked and mapped to cgroup values (docker's rules and
+/// error texts) in [`super::resources`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {
     /// Memory limit in bytes.
     pub memory: Option<u64>,
-    /// Memory plus swap in bytes; `-1` is unlimited swap. Docker's default
-    /// with `-m` is twice the memory limit.
+    /// Memory plus swap in bytes; `-1` is unlimited swap, `0` unset. Docker's
+    /// default with `-m` is twice the memory limit.
     pub memory_swap: Option<i64>,
+    /// Soft memory limit in bytes (v1 `memory.soft_limit_in_bytes`, v2
+    /// `memory.low`).
+    pub memory_reservation: Option<u64>,
     /// CPUs (quota over a 100 ms period).
     pub cpus: Option<f64>,
-    /// Relative CPU weight (cgroup v1 shares, 2–262144).
+    /// Relative CPU weight (cgroup v1 shares, 2–262144; v2 `cpu.weight`
+    /// converted as runc does).
     pub cpu_shares: Option<u64>,
+    /// CFS period in microseconds (1000–1000000).
+    pub cpu_period: Option<u64>,
+    /// CFS quota in microseconds per period (negative: unlimited).
+    pub cpu_quota: Option<i64>,
     /// Maximum number of tasks; `0` or negative is unlimited.
     pub pids_limit: Option<i64>,
     /// CPUs allowed, e.g. `0-1,3`.
     pub cpuset_cpus: Option<String>,
+    /// Memory nodes allowed, e.g. `0`.
+    pub cpuset_mems: Option<String>,
 }
 
 /// `--network`.

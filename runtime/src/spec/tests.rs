@@ -267,7 +267,7 @@ fn resources_map_like_docker() {
             cpu_shares: Some(512),
             pids_limit: Some(20),
             cpuset_cpus: Some("0".into()),
-            memory_swap: None,
+            ..Default::default()
         },
         network: NetworkMode::Host,
         security: SecurityOpts {

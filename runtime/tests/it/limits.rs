@@ -172,3 +172,152 @@ fn cpus_half_a_core() {
         eprintln!("load {load} on {cores} cores: not checking the floor");
     }
 }
+
+/// The values a container's own cgroup files hold, read from inside
+/// (`name=value` lines), for cgroup v1 or v2.
+fn cgroup_values(env: &crate::support::Env, opts: RunOptions) -> Vec<(String, String)> {
+    let v2 = bay_runtime::cgroups::detect().unwrap().version()
+        == bay_runtime::cgroups::CgroupVersion::V2;
+    let script = if v2 {
+        "cd /sys/fs/cgroup; echo swap=$(cat memory.swap.max); echo soft=$(cat memory.low); \
+         echo weight=$(cat cpu.weight); echo cpumax=$(cat cpu.max); echo cpuset=$(cat cpuset.cpus); \
+         echo allowed=$(grep Cpus_allowed_list /proc/self/status | cut -f2)"
+    } else {
+        "cd /sys/fs/cgroup; echo memsw=$(cat memory/memory.memsw.limit_in_bytes); \
+         echo soft=$(cat memory/memory.soft_limit_in_bytes); \
+         echo shares=$(cat cpu*/cpu.shares 2>/dev/null); echo quota=$(cat cpu*/cpu.cfs_quota_us 2>/dev/null); \
+         echo period=$(cat cpu*/cpu.cfs_period_us 2>/dev/null); echo cpuset=$(cat cpuset/cpuset.cpus); \
+         echo allowed=$(grep Cpus_allowed_list /proc/self/status | cut -f2)"
+    };
+    let out = sh(env, script, opts);
+    assert_eq!(out.status.code, 0, "{} {}", out.stdout, out.stderr);
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn value<'a>(vals: &'a [(String, String)], key: &str) -> &'a str {
+    vals.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("{key} missing in {vals:?}"))
+}
+
+#[test]
+fn swap_reservation_shares_quota_and_cpuset_reach_the_cgroup() {
+    require_env!("swap_reservation_shares_quota_and_cpuset_reach_the_cgroup");
+    let env = env();
+    let v2 = bay_runtime::cgroups::detect().unwrap().version()
+        == bay_runtime::cgroups::CgroupVersion::V2;
+    // The highest online CPU, so the set is a real restriction on SMP.
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let cpu = bay_runtime::spec::resources::parse_cpu_list(online.trim())
+        .unwrap()
+        .into_iter()
+        .next_back()
+        .unwrap()
+        .to_string();
+    let vals = cgroup_values(
+        &env,
+        RunOptions {
+            resources: Resources {
+                memory: Some(64 << 20),
+                memory_swap: Some(96 << 20),
+                memory_reservation: Some(32 << 20),
+                cpu_shares: Some(512),
+                cpu_quota: Some(25_000),
+                cpu_period: Some(50_000),
+                cpuset_cpus: Some(cpu.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    if v2 {
+        assert_eq!(
+            value(&vals, "swap"),
+            (32u64 << 20).to_string(),
+            "swap alone"
+        );
+        assert_eq!(value(&vals, "soft"), (32u64 << 20).to_string());
+        assert_eq!(value(&vals, "weight"), "59", "runc's shares -> weight");
+        assert_eq!(value(&vals, "cpumax"), "25000 50000");
+    } else {
+        assert_eq!(value(&vals, "memsw"), (96u64 << 20).to_string());
+        assert_eq!(value(&vals, "soft"), (32u64 << 20).to_string());
+        assert_eq!(value(&vals, "shares"), "512");
+        assert_eq!(value(&vals, "quota"), "25000");
+        assert_eq!(value(&vals, "period"), "50000");
+    }
+    assert_eq!(value(&vals, "cpuset"), cpu);
+    assert_eq!(value(&vals, "allowed"), cpu, "the scheduler obeys the set");
+
+    // docker's default swap is twice -m; -1 lifts the swap limit.
+    let swap = |memory_swap| {
+        let vals = cgroup_values(
+            &env,
+            RunOptions {
+                resources: Resources {
+                    memory: Some(64 << 20),
+                    memory_swap,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
+        value(&vals, if v2 { "swap" } else { "memsw" }).to_owned()
+    };
+    if v2 {
+        assert_eq!(swap(None), (64u64 << 20).to_string());
+        assert_eq!(swap(Some(-1)), "max");
+    } else {
+        assert_eq!(swap(None), (128u64 << 20).to_string());
+        let unlimited: u64 = swap(Some(-1)).parse().unwrap();
+        assert!(unlimited > 1 << 60, "unlimited memsw: {unlimited}");
+    }
+}
+
+#[test]
+fn resource_flags_docker_refuses_never_start() {
+    require_env!("resource_flags_docker_refuses_never_start");
+    let env = env();
+    let id = crate::support::new_id();
+    let layers = env.rt.layer_paths(&env.image).unwrap();
+    let refused = |resources: Resources| {
+        bay_runtime::build_spec(
+            bay_runtime::SpecInput {
+                id: &id,
+                image: None,
+                layers: &layers,
+            },
+            &RunOptions {
+                cmd: vec!["true".into()],
+                resources,
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    assert_eq!(
+        refused(Resources {
+            cpuset_cpus: Some("0-4095".into()),
+            ..Default::default()
+        }),
+        format!(
+            "Requested CPUs are not available - requested 0-4095, available: {}",
+            online.trim()
+        )
+    );
+    assert_eq!(
+        refused(Resources {
+            memory: Some(64 << 20),
+            memory_swap: Some(32 << 20),
+            ..Default::default()
+        }),
+        "Minimum memoryswap limit should be larger than memory limit, see usage"
+    );
+}
