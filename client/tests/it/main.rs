@@ -11,6 +11,7 @@ mod common;
 mod flows;
 mod interop;
 mod login;
+mod resources;
 mod resume;
 mod run;
 mod tls;
