@@ -651,26 +651,14 @@ async fn server_keys(ctx: Ctx) -> Check {
     // Either way it is a usable public key, distinct per role.
     let snap = t.key("snapshot").await?;
     ensure!(snap != t.ts_key, "snapshot and timestamp keys must differ");
-    let r = ctx
-        .call(Method::POST, &t.path("timestamp.key"))
-        .send()
-        .await?;
-    needs_all(&r, "POST timestamp.key")?;
-    ensure!(
-        r.status.as_u16() == 200,
-        "POST timestamp.key must be 200: {}",
-        show(&r)
-    );
-    let rotated: PublicKey = match serde_json::from_slice(&r.body) {
-        Ok(k) => k,
-        Err(e) => fail!("POST timestamp.key is not a public key ({e}): {}", show(&r)),
-    };
-    ensure!(
-        rotated != t.ts_key,
-        "POST timestamp.key must create a new key"
-    );
     // After a publish, GET …key answers the keys root lists, every time.
     let (ed, _, _) = docker_repo(&t).await?;
+    let ts_listed = ed
+        .root()
+        .role(RoleType::Timestamp)
+        .map(|r| r.keyids.clone())
+        .unwrap_or_default();
+    ensure!(ts_listed.len() == 1, "suite bug: root lists {ts_listed:?}");
     for (role, rt) in [
         ("timestamp", RoleType::Timestamp),
         ("snapshot", RoleType::Snapshot),
@@ -688,6 +676,30 @@ async fn server_keys(ctx: Ctx) -> Check {
             );
         }
     }
+    // POST …key makes a new pending key; GET keeps answering root's until a root
+    // lists the new one.
+    let r = ctx
+        .call(Method::POST, &t.path("timestamp.key"))
+        .send()
+        .await?;
+    needs_all(&r, "POST timestamp.key")?;
+    ensure!(
+        r.status.as_u16() == 200,
+        "POST timestamp.key must be 200: {}",
+        show(&r)
+    );
+    let rotated: PublicKey = match serde_json::from_slice(&r.body) {
+        Ok(k) => k,
+        Err(e) => fail!("POST timestamp.key is not a public key ({e}): {}", show(&r)),
+    };
+    ensure!(
+        rotated != t.ts_key && Some(rotated.key_id()) != ts_listed.first().cloned(),
+        "POST timestamp.key must create a new key"
+    );
+    ensure!(
+        t.key("timestamp").await?.key_id() == ts_listed[0],
+        "a pending key from POST timestamp.key must not replace the key root lists"
+    );
     Ok(())
 }
 
@@ -976,11 +988,10 @@ async fn changefeed(ctx: Ctx) -> Check {
         "changefeed without records: Notary's detail: {}",
         show(&r)
     );
-    let r = ctx
-        .call(Method::GET, &format!("{path}?records=x"))
-        .send()
-        .await?;
-    notary_error(&r, "INVALID_PARAMETERS")?;
+    for q in ["records=x", "records=1&change_id=x"] {
+        let r = ctx.call(Method::GET, &format!("{path}?{q}")).send().await?;
+        notary_error(&r, "INVALID_PARAMETERS")?;
+    }
     let (mut ed, keys, _) = docker_repo(&t).await?;
     add_and_publish(&t, &mut ed, &keys, "v2").await?;
     let ts = t.bytes("timestamp.json").await?;
@@ -1415,7 +1426,8 @@ async fn unknown_key(ctx: Ctx) -> Check {
         "ErrBadTargets",
         "valid signatures did not meet threshold for targets",
     )?;
-    // Client side: the same file in place of the served targets.
+    // Client side: the same file in place of the served targets (the snapshot's hash
+    // of the genuine targets usually catches it before the signature check does).
     let (mut served, _) = t.verified().await?;
     served.fetched.targets = forged.bytes.clone();
     match t.verify(&served, VerifyOptions::default()) {
