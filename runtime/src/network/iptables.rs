@@ -120,13 +120,7 @@ impl Iptables {
     }
 
     fn run(&self, args: &[String]) -> Result<bool, IptablesError> {
-        let out = Command::new(&self.bin)
-            .args(args)
-            .output()
-            .map_err(|source| IptablesError::Spawn {
-                bin: self.bin.clone(),
-                source,
-            })?;
+        let out = capture(&self.bin, args)?;
         if out.status.success() {
             return Ok(true);
         }
@@ -167,12 +161,7 @@ impl Iptables {
     /// `iptables`), for [`present`].
     pub fn save(&self) -> Result<String, IptablesError> {
         let bin = self.bin.with_file_name("iptables-save");
-        let out = Command::new(&bin)
-            .output()
-            .map_err(|source| IptablesError::Spawn {
-                bin: bin.clone(),
-                source,
-            })?;
+        let out = capture(&bin, &[])?;
         if !out.status.success() {
             return Err(IptablesError::Failed {
                 args: bin.display().to_string(),
@@ -245,6 +234,46 @@ pub fn present(save: &str, rule: &Rule) -> bool {
                         None => false,
                     })
             })
+    })
+}
+
+/// Runs `bin` with its output in memory files rather than pipes.
+///
+/// A pipe would be read to EOF, and every container child cloned by another
+/// thread meanwhile holds a copy of its write end until it execs, which it
+/// does only after that thread's network setup, which may wait for the
+/// leases lock we hold: a deadlock. Waiting for the process and then
+/// reading a memfd depends on no other process.
+fn capture(bin: &Path, args: &[String]) -> Result<std::process::Output, IptablesError> {
+    use std::io::{Read, Seek};
+    let spawn_err = |source: std::io::Error| IptablesError::Spawn {
+        bin: bin.to_path_buf(),
+        source,
+    };
+    let memfd = |name: &std::ffi::CStr| -> Result<std::fs::File, IptablesError> {
+        nix::sys::memfd::memfd_create(name, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+            .map(std::fs::File::from)
+            .map_err(|e| spawn_err(e.into()))
+    };
+    let mut out = memfd(c"iptables-out")?;
+    let mut err = memfd(c"iptables-err")?;
+    let status = Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().map_err(spawn_err)?)
+        .stderr(err.try_clone().map_err(spawn_err)?)
+        .status()
+        .map_err(spawn_err)?;
+    let read = |f: &mut std::fs::File| -> Result<Vec<u8>, IptablesError> {
+        let mut v = Vec::new();
+        f.rewind().map_err(spawn_err)?;
+        f.read_to_end(&mut v).map_err(spawn_err)?;
+        Ok(v)
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: read(&mut out)?,
+        stderr: read(&mut err)?,
     })
 }
 
