@@ -12,7 +12,8 @@ In one run, on 127.0.0.1 only:
     bay with its data dir on tmpfs is timed too (notary-server's memory
     storage never touches a disk; bay fsyncs SQLite on every upload);
   * wrk -t2 -c32 GET timestamp.json and GET targets.json (100 tags) on the
-    first round's GUN, several interleaved rounds;
+    first round's GUN, several interleaved rounds, and GET /_notary_server/health
+    (an empty handler on both servers: the ceiling wrk and loopback allow);
   * full verification of 1,000 signed tags with bay_signer, pinned to one
     core (`cargo bench -p bay-signer --bench verify`, taskset -c 0).
 Prints medians and bay/notary ratios. Usage: bench/trust.sh [--rounds N] [--secs S] [--publish-rounds N]
@@ -104,7 +105,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=int, default=4)
-    ap.add_argument("--publish-rounds", type=int, default=5)
+    ap.add_argument("--publish-rounds", type=int, default=9)
     a = ap.parse_args()
     for tool in ["wrk", "notary", "notary-server", "taskset", "cargo"]:
         if not shutil.which(tool):
@@ -136,7 +137,7 @@ def main():
         for host in publishers.values():
             wait_up(f"http://{host}/_notary_server/health")
 
-        res = {k: {"add": [], "publish": [], "timestamp": [], "targets": []} for k in publishers}
+        res = {k: {"add": [], "publish": [], "timestamp": [], "targets": [], "health": []} for k in publishers}
         guns = {}
         # Publishing: interleaved rounds, a fresh GUN and trust dir each time.
         for r in range(a.publish_rounds):
@@ -151,10 +152,12 @@ def main():
         for r in range(a.rounds):
             for k, host in (servers.items() if r % 2 == 0 else reversed(list(servers.items()))):
                 base = f"http://{host}/v2/{guns[k]}/_trust/tuf"
-                for role in ["timestamp", "targets"]:
-                    rps, p99 = wrk(f"{base}/{role}.json", a.secs)
+                urls = {"timestamp": f"{base}/timestamp.json", "targets": f"{base}/targets.json",
+                        "health": f"http://{host}/_notary_server/health"}
+                for role, url in urls.items():
+                    rps, p99 = wrk(url, a.secs)
                     res[k][role].append((rps, p99))
-                    print(f"round {r + 1} {k}: GET {role}.json {rps:.0f} req/s p99 {p99:.2f} ms", file=sys.stderr)
+                    print(f"round {r + 1} {k}: GET {role} {rps:.0f} req/s p99 {p99:.2f} ms", file=sys.stderr)
         size = len(urllib.request.urlopen(f"http://{servers['bay']}/v2/{guns['bay']}/_trust/tuf/targets.json").read())
         verify_ms, verify_line = verify_bench()
 
@@ -171,12 +174,18 @@ def main():
             label = f"GET {role}.json req/s" + (f" ({size} B, {TAGS} tags)" if role == "targets" else "")
             print(f"{label:<44} {rps('bay', role):>12.0f} {rps('notary', role):>12.0f} {rps('bay', role) / rps('notary', role):>10.2f}x")
             print(f"{'  p99 latency ms':<44} {p99('bay', role):>12.2f} {p99('notary', role):>12.2f}")
+        hb, hn = rps("bay", "health"), rps("notary", "health")
+        print(f"{'GET /_notary_server/health req/s (ceiling)':<44} {hb:>12.0f} {hn:>12.0f} {hb / hn:>10.2f}x")
+        print("  (an empty handler on both: what wrk and loopback allow on this machine; bay's")
+        print(f"  empty handler is {hb / rps('notary', 'targets'):.2f}x notary's targets.json rate)")
         pb, ps, pn = (med(res[k]["publish"]) for k in ["bay", "bay-tmpfs", "notary"])
         print(f"{'publish 100 new tags (notary publish), ms':<44} {pb * 1000:>12.0f} {pn * 1000:>12.0f} {pn / pb:>10.2f}x")
         print(f"{'  bay with its data dir on tmpfs, ms':<44} {ps * 1000:>12.0f} {'':>12} {pn / ps:>10.2f}x")
         ab, an = med(res["bay"]["add"]), med(res["notary"]["add"])
         print(f"{'  (notary add x100 before it, local, s)':<44} {ab:>12.2f} {an:>12.2f}")
-        print(f"  publish medians of {a.publish_rounds} rounds; ratio = notary time / bay time (>1: bay faster)")
+        mins = {k: min(res[k]["publish"]) * 1000 for k in publishers}
+        print(f"  publish medians of {a.publish_rounds} rounds (fastest: bay {mins['bay']:.0f}, bay-tmpfs {mins['bay-tmpfs']:.0f},"
+              f" notary {mins['notary']:.0f} ms); ratio = notary time / bay time (>1: bay faster)")
         print(f"{'verify 1,000 signed tags, bay_signer, 1 core':<44} {verify_ms:>9.2f} ms {'-':>12} {'(< 50 ms)':>11}")
         print(f"  {verify_line}")
     finally:
