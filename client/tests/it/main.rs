@@ -8,9 +8,11 @@
 
 mod auth;
 mod common;
+mod containers;
 mod flows;
 mod interop;
 mod login;
+mod network;
 mod resources;
 mod resume;
 mod run;

@@ -45,10 +45,6 @@ pub(crate) fn run(sys: &dyn Syscall, plan: &ExecPlan) -> Result<i32, InitFailure
             sys.dup_to(*fd, i as RawFd).map_err(at(Step::Stdio))?;
         }
     }
-    sys.setsid().map_err(at(Step::Stdio))?;
-    if plan.terminal {
-        sys.set_controlling_tty(0).map_err(at(Step::Stdio))?;
-    }
     if plan.wait_for_go {
         match sys.read_byte(plan.go_read).map_err(at(Step::WaitParent))? {
             Some(_) => {}
@@ -67,6 +63,13 @@ pub(crate) fn run(sys: &dyn Syscall, plan: &ExecPlan) -> Result<i32, InitFailure
     let pid = sys.fork_sibling().map_err(at(Step::WaitParent))?;
     if pid > 0 {
         return Ok(pid);
+    }
+    // The session (and its terminal) belong to the exec'd process itself:
+    // had the intermediate led it, its exit would hang up the terminal and
+    // SIGHUP the process.
+    sys.setsid().map_err(at(Step::Stdio))?;
+    if plan.terminal {
+        sys.set_controlling_tty(0).map_err(at(Step::Stdio))?;
     }
     match finish_process(sys, &plan.process) {
         Ok(never) => match never {},
