@@ -12,7 +12,6 @@ mod containers;
 mod flows;
 mod interop;
 mod login;
-mod network;
 mod resources;
 mod resume;
 mod run;
