@@ -704,6 +704,32 @@ impl RepoEditor {
         Ok(removed)
     }
 
+    /// A delegation whose metadata is on the server but did not verify
+    /// (e.g. still signed by a key no longer delegated to; Notary clients
+    /// skip such roles): its contents are not trusted and stay out, but
+    /// its next signature gets a version above the stored `version`, so
+    /// the server accepts it. Nothing is re-signed until a target is added.
+    pub fn continue_invalid_role(
+        &mut self,
+        role: &RoleName,
+        version: u64,
+    ) -> Result<(), EditorError> {
+        if self.delegation(role).is_none() {
+            return Err(EditorError::UnknownRole { role: role.clone() });
+        }
+        let expires = self.now + self.expiries.targets;
+        let state = self
+            .roles
+            .entry(role.clone())
+            .or_insert_with(|| TargetsState {
+                body: Targets::new(0, expires),
+                bytes: None,
+                dirty: false,
+            });
+        state.body.version = state.body.version.max(version);
+        Ok(())
+    }
+
     /// docker's `trust signer add NAME`: adds `keys` to `targets/NAME`
     /// (created with paths `[""]`, threshold 1) and to `targets/releases`
     /// (created likewise), the role docker pulls from.
@@ -1076,6 +1102,50 @@ mod tests {
         assert_eq!(days("snapshot"), 1095);
         assert_eq!(days("timestamp"), 14);
         assert!(out.iter().all(|r| r.version == 1));
+    }
+
+    #[test]
+    fn an_invalid_delegation_continues_its_version_and_signs_only_when_changed() {
+        use crate::key::{KeyAlgorithm, PrivateKey, Sign as _};
+        let now = Utc::now();
+        let gun = Gun::new("g/app").unwrap();
+        let root = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+        let other = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let signer = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+        let cert = crate::cert::generate_root_certificate(
+            &root,
+            &gun,
+            now,
+            crate::cert::default_cert_validity(),
+        )
+        .unwrap();
+        let mut ed = RepoEditor::create(
+            gun,
+            NewRepoKeys {
+                root: cert,
+                targets: other.public_key().clone(),
+                snapshot: other.public_key().clone(),
+                timestamp: other.public_key().clone(),
+            },
+            now,
+        )
+        .unwrap();
+        ed.add_signer("alice", std::slice::from_ref(signer.public_key()))
+            .unwrap();
+        let unknown = RoleName::new("targets/nobody").unwrap();
+        assert!(matches!(
+            ed.continue_invalid_role(&unknown, 3),
+            Err(EditorError::UnknownRole { .. })
+        ));
+        ed.continue_invalid_role(&RoleName::releases(), 7).unwrap();
+        // Not changed: not signed (the releases key is not even offered).
+        let out = ed.sign(&[&root, &other]).unwrap();
+        assert!(out.iter().all(|r| r.role != RoleName::releases()));
+        ed.add_target(&RoleName::releases(), "v1", FileMeta::docker([1; 32], 10))
+            .unwrap();
+        let out = ed.sign(&[&other, &signer]).unwrap();
+        let rel = out.iter().find(|r| r.role == RoleName::releases()).unwrap();
+        assert_eq!(rel.version, 8);
     }
 
     #[test]

@@ -413,7 +413,12 @@ fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, TrustCommandErr
                 path: p.clone(),
                 source,
             })?;
-            PublicKey::from_pem(&text).map_err(|source| TrustCommandError::PublicKey {
+            let parsed = if text.contains(CERT_BEGIN) {
+                certificate_key(&text)
+            } else {
+                PublicKey::from_pem(&text)
+            };
+            parsed.map_err(|source| TrustCommandError::PublicKey {
                 path: p.clone(),
                 source,
             })
@@ -421,7 +426,43 @@ fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, TrustCommandErr
         .collect()
 }
 
-/// `bay trust signer add --key K.pub… NAME REPO…`.
+const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+const CERT_END: &str = "-----END CERTIFICATE-----";
+
+/// A `CERTIFICATE` PEM as an `ecdsa-x509` key, as docker's
+/// `ParsePEMPublicKey` makes it: the first certificate re-encoded the way
+/// Go's `pem.EncodeToMemory` writes it (64-column base64, no headers), so
+/// the key ID is the one docker computes.
+fn certificate_key(text: &str) -> Result<PublicKey, bay_signer::key::KeyError> {
+    use base64::Engine as _;
+    let bad = |reason| bay_signer::key::KeyError::MalformedPem { reason };
+    let start = text.find(CERT_BEGIN).ok_or(bad("no CERTIFICATE block"))? + CERT_BEGIN.len();
+    let len = text[start..]
+        .find(CERT_END)
+        .ok_or(bad("unterminated CERTIFICATE block"))?;
+    let body: String = text[start..start + len]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.as_bytes())
+        .map_err(|_| bad("certificate body is not base64"))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = format!("{CERT_BEGIN}\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str(CERT_END);
+    pem.push('\n');
+    let key = PublicKey::new(bay_signer::key::KeyType::EcdsaX509, pem.into_bytes());
+    // Only certificates over keys we can verify with (P-256, Ed25519).
+    key.plain()?;
+    Ok(key)
+}
+
+/// `bay trust signer add --key K.pub… NAME REPO…` (`PUBLIC KEY` PEMs as
+/// `trust key generate` writes them, or X.509 `CERTIFICATE` PEMs).
 pub async fn signer_add(
     env: &Env,
     trust: &NotaryTrust,

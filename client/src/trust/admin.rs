@@ -229,20 +229,29 @@ impl NotaryTrust {
         gun: &Gun,
         ed: &RepoEditor,
     ) -> Result<Vec<PrivateKey>, NotaryError> {
+        // Stored keys are named by their plain key (an X.509 key's
+        // certificate wraps one), so compare plain key IDs.
         let mut wanted: Vec<KeyId> = Vec::new();
+        let mut want = |key: Option<&PublicKey>| {
+            if let Some(id) = key.and_then(|k| k.plain().ok()).map(|k| k.key_id())
+                && !wanted.contains(&id)
+            {
+                wanted.push(id);
+            }
+        };
         if let Some(t) = ed.targets(&RoleName::targets()) {
             for d in &t.delegations.roles {
                 if d.name.parent() == Some(RoleName::targets()) {
                     for id in &d.keyids {
-                        if !wanted.contains(id) {
-                            wanted.push(id.clone());
-                        }
+                        want(t.delegations.keys.get(id));
                     }
                 }
             }
         }
         if let Some(rk) = ed.root().role(RoleType::Targets) {
-            wanted.extend(rk.keyids.iter().cloned());
+            for id in &rk.keyids {
+                want(ed.root().keys.get(id));
+            }
         }
         let store = self.keystore(gun)?;
         let stored = store.list().map_err(|source| NotaryError::Keys {
@@ -346,8 +355,7 @@ impl NotaryTrust {
             }
             Ok(Outcome::Repo(repo)) => {
                 let before = super::inspect::TrustInfo::from_repo(&repo, Some(tag));
-                let mut ed =
-                    RepoEditor::from_trusted(&repo, chrono::Utc::now()).map_err(sign_err)?;
+                let mut ed = self.editor(&repo).map_err(sign_err)?;
                 let keys = self
                     .held_signing_keys(&gun, &ed)
                     .await
@@ -428,7 +436,7 @@ impl NotaryTrust {
                 },
             )
         };
-        let mut ed = RepoEditor::from_trusted(&repo, chrono::Utc::now()).map_err(sign_err)?;
+        let mut ed = self.editor(&repo).map_err(sign_err)?;
         let keys = self
             .held_signing_keys(&gun, &ed)
             .await
@@ -523,8 +531,7 @@ impl NotaryTrust {
                     .targets_key(&repo)
                     .await
                     .map_err(|e| notary_err(image, e))?;
-                let mut ed =
-                    RepoEditor::from_trusted(&repo, chrono::Utc::now()).map_err(sign_err)?;
+                let mut ed = self.editor(&repo).map_err(sign_err)?;
                 ed.add_signer(name, keys).map_err(sign_err)?;
                 self.publish(registry, image, &gun, &mut ed, &[&targets])
                     .await?;
@@ -575,7 +582,7 @@ impl NotaryTrust {
                 },
             )
         };
-        let mut ed = RepoEditor::from_trusted(&repo, chrono::Utc::now()).map_err(sign_err)?;
+        let mut ed = self.editor(&repo).map_err(sign_err)?;
         let Some(entry) = ed.delegation(&role).cloned() else {
             return Err(no_signer());
         };

@@ -249,6 +249,9 @@ pub struct NotaryTrust {
     /// `DOCKER_CONTENT_TRUST_SERVER` as given; None: the registry itself.
     pub(crate) server: Option<String>,
     server_client: tokio::sync::OnceCell<RegistryClient>,
+    /// Delegations the last verification of each GUN skipped, with the
+    /// version stored on the server (editing continues above it).
+    invalid: std::sync::Mutex<std::collections::HashMap<Gun, Vec<(RoleName, u64)>>>,
 }
 
 impl std::fmt::Debug for NotaryTrust {
@@ -331,6 +334,7 @@ impl NotaryTrust {
             now: None,
             server,
             server_client: tokio::sync::OnceCell::new(),
+            invalid: std::sync::Mutex::default(),
         }
     }
 
@@ -340,6 +344,22 @@ impl NotaryTrust {
         self.server = url.map(str::to_owned);
         self.server_client = tokio::sync::OnceCell::new();
         self
+    }
+
+    /// An editor over a verified repository that continues the versions of
+    /// the delegations its verification skipped.
+    pub(crate) fn editor(&self, repo: &TrustedRepo) -> Result<RepoEditor, EditorError> {
+        let mut ed = RepoEditor::from_trusted(repo, chrono::Utc::now())?;
+        let skipped = self
+            .invalid
+            .lock()
+            .ok()
+            .and_then(|m| m.get(repo.gun()).cloned())
+            .unwrap_or_default();
+        for (role, version) in skipped {
+            ed.continue_invalid_role(&role, version)?;
+        }
+        Ok(ed)
     }
 
     /// The trust directory (keys, trust cache, pinning configuration).
@@ -614,15 +634,36 @@ impl NotaryTrust {
             targets_meta.map_or_else(|| "targets.json".to_owned(), |m| by_sum("targets", &m));
         repo.update_targets(&Self::require(registry, gun, &targets_file).await?)
             .map_err(bad)?;
+        // Like Notary's client, a delegation that does not verify (below
+        // threshold, e.g. still signed by a key no longer delegated to, or
+        // expired) is skipped: it contributes no targets. Tampering (bytes
+        // that differ from the snapshot) and rollbacks stay fatal.
+        let mut invalid: Vec<(RoleName, u64)> = Vec::new();
         loop {
-            let todo = repo.delegations_to_fetch();
+            let todo: Vec<_> = repo
+                .delegations_to_fetch()
+                .into_iter()
+                .filter(|(r, _)| !invalid.iter().any(|(i, _)| i == r))
+                .collect();
             if todo.is_empty() {
                 break;
             }
             for (role, meta) in todo {
                 let b = Self::require(registry, gun, &by_sum(role.as_str(), &meta)).await?;
-                repo.update_delegation(&role, &b).map_err(bad)?;
+                match repo.update_delegation(&role, &b) {
+                    Ok(()) => {}
+                    Err(
+                        e @ (VerifyError::ThresholdNotMet { .. } | VerifyError::Expired { .. }),
+                    ) => {
+                        tracing::warn!(%gun, %role, error = %e, "skipping a delegation that does not verify");
+                        invalid.push((role, role_version(&b)));
+                    }
+                    Err(e) => return Err(bad(e)),
+                }
             }
+        }
+        if let Ok(mut m) = self.invalid.lock() {
+            m.insert(gun.clone(), invalid);
         }
         self.write_cache(&repo)?;
         Ok(Outcome::Repo(Box::new(repo)))
@@ -873,7 +914,7 @@ impl NotaryTrust {
                 },
             )
         };
-        let mut ed = RepoEditor::from_trusted(&repo, chrono::Utc::now()).map_err(sign_err)?;
+        let mut ed = self.editor(&repo).map_err(sign_err)?;
         ed.add_signer(name, std::slice::from_ref(key.public_key()))
             .map_err(sign_err)?;
         let signers: [&dyn Sign; 1] = [&targets];
@@ -929,7 +970,7 @@ impl NotaryTrust {
                 ed.sign(&signers).map_err(sign_err)?
             }
             Outcome::Repo(repo) => {
-                let mut ed = RepoEditor::from_trusted(&repo, now).map_err(sign_err)?;
+                let mut ed = self.editor(&repo).map_err(sign_err)?;
                 let releases = RoleName::releases();
                 let release_keys: Vec<KeyId> = ed
                     .delegation_keys(&releases)
@@ -968,6 +1009,11 @@ impl NotaryTrust {
             ))),
         }
     }
+}
+
+/// The `signed.version` of a metadata file, 0 when it does not parse.
+fn role_version(bytes: &[u8]) -> u64 {
+    root_version(bytes)
 }
 
 /// The `signed.version` of a root file, 0 when it does not parse (the

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-const DOCKER: &str = "/usr/bin/docker";
 const ROOT_PASS: &str = "root-pass-1";
 const REPO_PASS: &str = "repo-pass-1";
 
@@ -73,7 +72,7 @@ impl Machine {
     }
 
     fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
+        Command::new(docker_bin().unwrap())
             .args(args)
             .env("HOME", self.home())
             .env("DOCKER_CONFIG", self.home().join(".docker"))
@@ -165,9 +164,38 @@ fn tls_registry(certs: &Path) -> Option<Registry> {
     ])
 }
 
+/// The docker CLI: `$BAY_TEST_DOCKER`, else `docker` from `/usr/bin`,
+/// `/usr/local/bin` or `$PATH`; only a version that still has `docker
+/// trust` (≤ 28; 29 moved it to a plugin).
+fn docker_bin() -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("BAY_TEST_DOCKER")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(PathBuf::from("/usr/bin/docker"));
+    candidates.push(PathBuf::from("/usr/local/bin/docker"));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join("docker")));
+    }
+    let bin = candidates.into_iter().find(|p| p.is_file())?;
+    let out = Command::new(&bin).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "Docker version 28.2.2, build e6534b4"
+    let major: u32 = text
+        .split_whitespace()
+        .nth(2)?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()?;
+    (major <= 28).then_some(bin)
+}
+
 fn have_docker() -> bool {
-    if !have(DOCKER) {
-        eprintln!("SKIP: {DOCKER} (docker CLI 28) is not installed");
+    if docker_bin().is_none() {
+        eprintln!(
+            "SKIP: no docker CLI <= 28 with `docker trust` (looked in /usr/bin, /usr/local/bin, $PATH; or set BAY_TEST_DOCKER)"
+        );
         return false;
     }
     true
@@ -340,6 +368,33 @@ fn docker_cli_and_bay_trust_interoperate_over_tls() {
     );
     assert!(signers(&same_report(&m, &dk)).is_empty());
 
+    // A signer given as an X.509 certificate (docker's ecdsa-x509 key, shown
+    // by its canonical ID); bay signs with its key made by openssl.
+    let carol = [
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout carol.plain -out carol.crt -subj /CN=carol -days 2",
+        &format!(
+            "pkcs8 -topk8 -in carol.plain -out carol.key -v2 aes-256-cbc -v2prf hmacWithSHA1 -passout pass:{REPO_PASS}"
+        ),
+    ];
+    for cmd in carol {
+        assert!(
+            openssl(m.dir(), &cmd.split_whitespace().collect::<Vec<_>>()),
+            "openssl {cmd}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let carol_key = m.dir().join("carol.key");
+    std::fs::set_permissions(&carol_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    m.docker_ok(&["trust", "signer", "add", "--key", "carol.crt", "carol", &dk]);
+    assert_eq!(signers(&same_report(&m, &dk)), ["carol"]);
+    m.bay_ok(&["trust", "key", "load", "--name", "carol", "carol.key"]);
+    m.bay_ok(&["trust", "sign", &format!("{dk}:v1")]);
+    let r = same_report(&m, &dk);
+    assert_eq!(
+        signed_tags(&r),
+        [("v1".to_owned(), vec!["carol".to_owned()])]
+    );
+
     // bay initializes a repository with a signer of its own; docker reads it.
     let by = format!("{}/bay/app", reg.addr);
     m.bay_ok(&["trust", "key", "generate", "bob"]);
@@ -361,6 +416,11 @@ fn docker_cli_and_bay_trust_interoperate_over_tls() {
     // The second signer is docker's alice key.
     m.bay_ok(&["trust", "signer", "add", "--key", "alice.pub", "alice", &by]);
     m.bay_ok(&["trust", "sign", &format!("{by}:v1")]);
+    // And carol by certificate, added by bay this time.
+    m.bay_ok(&["trust", "signer", "add", "--key", "carol.crt", "carol", &by]);
+    let r = same_report(&m, &by);
+    assert_eq!(signers(&r), ["carol", "bob", "alice"]);
+    m.bay_ok(&["trust", "signer", "remove", "-f", "carol", &by]);
     let r = same_report(&m, &by);
     assert_eq!(signers(&r), ["bob", "alice"]);
     assert_eq!(
@@ -451,7 +511,7 @@ fn docker_cli_trust_with_a_login() {
         &repo,
     ]);
     assert!(!o.status.success(), "anonymous signer add must fail");
-    let mut login = Command::new(DOCKER)
+    let mut login = Command::new(docker_bin().unwrap())
         .args(["login", "-u", "carol", "--password-stdin", &reg.addr])
         .env("HOME", m.home())
         .env("DOCKER_CONFIG", m.home().join(".docker"))
