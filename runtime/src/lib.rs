@@ -61,6 +61,9 @@
 //! # }
 //! ```
 //!
+//! - [`volume`]: docker's named volumes under the runtime root, created
+//!   on first `-v NAME:/path`, filled from the image while still empty, and
+//!   never removed while a container uses them.
 //! - [`network`]: docker's default bridge network (`bay0`, a veth and an
 //!   address per container, NAT, `-p` through DNAT) and the per-container
 //!   `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`.
@@ -88,6 +91,8 @@ mod sys;
 mod testutil;
 #[cfg(target_os = "linux")]
 pub mod tty;
+#[cfg(target_os = "linux")]
+pub mod volume;
 
 #[cfg(target_os = "linux")]
 pub use container::{

@@ -370,6 +370,13 @@ pub fn build_spec(input: SpecInput<'_>, opts: &RunOptions) -> Result<Spec, SpecE
                 }
                 mount(target, "bind", &source.to_string_lossy(), &o)?
             }
+            MountSpec::Volume { target, .. } => {
+                return Err(SpecError::BadOption {
+                    flag: "-v",
+                    value: target.clone(),
+                    reason: "volume mounts must be resolved (VolumeStore::resolve) before the spec is built",
+                });
+            }
             MountSpec::Tmpfs { target, size, mode } => {
                 let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
                 if let Some(s) = size {

@@ -183,6 +183,19 @@ pub enum MountSpec {
         /// `:ro`.
         read_only: bool,
     },
+    /// A named (or, with no name, anonymous) volume; the caller turns it
+    /// into a [`MountSpec::Bind`] of the volume's directory with
+    /// [`crate::volume::VolumeStore::resolve`] before building the spec.
+    Volume {
+        /// The volume's name (`None`: a new anonymous volume).
+        name: Option<String>,
+        /// Container path (absolute).
+        target: String,
+        /// `:ro`.
+        read_only: bool,
+        /// `:nocopy` (do not fill a new volume from the image).
+        no_copy: bool,
+    },
     /// A tmpfs.
     Tmpfs {
         /// Container path (absolute).
@@ -206,7 +219,10 @@ fn check_target(flag: &'static str, t: &str) -> Result<(), SpecError> {
 }
 
 impl MountSpec {
-    /// Parses `-v /host:/ctr[:ro|rw]`.
+    /// Parses `-v /host:/ctr[:OPTS]`, `-v NAME:/ctr[:OPTS]` (a named
+    /// volume) and `-v /ctr` (an anonymous volume), as docker does. `OPTS`
+    /// is a comma list of `ro`, `rw`, `nocopy`, and the SELinux labels `z`/`Z`
+    /// (accepted and ignored: no SELinux here).
     pub fn parse_volume(s: &str) -> Result<Self, SpecError> {
         let bad = |reason| SpecError::BadOption {
             flag: "-v",
@@ -214,23 +230,115 @@ impl MountSpec {
             reason,
         };
         let parts: Vec<&str> = s.split(':').collect();
-        let (src, dst, ro) = match parts.as_slice() {
-            [src, dst] => (*src, *dst, false),
-            [src, dst, "ro"] => (*src, *dst, true),
-            [src, dst, "rw"] => (*src, *dst, false),
-            _ => return Err(bad("expected /host:/container[:ro|rw]")),
+        let (src, dst, opts) = match parts.as_slice() {
+            [dst] => (None, *dst, ""),
+            [src, dst] => (Some(*src), *dst, ""),
+            [src, dst, opts] => (Some(*src), *dst, *opts),
+            _ => return Err(bad("expected [SRC:]/container[:ro|rw|nocopy]")),
         };
-        if !src.starts_with('/') {
-            return Err(bad(
-                "host path must be absolute (named volumes are resolved by the CLI)",
-            ));
+        if src.is_some_and(str::is_empty) {
+            return Err(bad("empty source"));
         }
         check_target("-v", dst)?;
-        Ok(Self::Bind {
-            source: PathBuf::from(src),
-            target: dst.to_owned(),
-            read_only: ro,
-        })
+        let (mut read_only, mut no_copy) = (false, false);
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" => read_only = true,
+                "rw" => read_only = false,
+                "nocopy" => no_copy = true,
+                "z" | "Z" => {}
+                _ => return Err(bad("options: ro, rw, nocopy")),
+            }
+        }
+        match src {
+            Some(src) if src.starts_with('/') => {
+                if no_copy {
+                    return Err(bad("nocopy applies to volumes, not host paths"));
+                }
+                Ok(Self::Bind {
+                    source: PathBuf::from(src),
+                    target: dst.to_owned(),
+                    read_only,
+                })
+            }
+            src => Ok(Self::Volume {
+                name: src.map(str::to_owned),
+                target: dst.to_owned(),
+                read_only,
+                no_copy,
+            }),
+        }
+    }
+
+    /// Parses `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]
+    /// [,volume-nocopy][,tmpfs-size=…][,tmpfs-mode=…]` (docker's keys and
+    /// aliases: `src`, `dst`/`destination`, `ro`).
+    pub fn parse_mount(s: &str) -> Result<Self, SpecError> {
+        let bad = |reason| SpecError::BadOption {
+            flag: "--mount",
+            value: s.to_owned(),
+            reason,
+        };
+        let (mut typ, mut source, mut target) = ("volume", None, None);
+        let (mut read_only, mut no_copy, mut size, mut mode) = (false, false, None, None);
+        let flag = |v: Option<&str>| match v {
+            None | Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(_) => Err(bad("boolean options take true or false")),
+        };
+        for field in s.split(',').filter(|f| !f.is_empty()) {
+            let (k, v) = match field.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (field, None),
+            };
+            match (k.to_ascii_lowercase().as_str(), v) {
+                ("type", Some(t)) => typ = t,
+                ("source" | "src", Some(v)) => source = Some(v),
+                ("target" | "dst" | "destination", Some(v)) => target = Some(v),
+                ("readonly" | "ro", v) => read_only = flag(v)?,
+                ("volume-nocopy", v) => no_copy = flag(v)?,
+                ("tmpfs-size", Some(v)) => {
+                    size = Some(parse_bytes(v).map_err(|_| bad("bad tmpfs-size"))?)
+                }
+                ("tmpfs-mode", Some(v)) => {
+                    mode = Some(u32::from_str_radix(v, 8).map_err(|_| bad("tmpfs-mode is octal"))?)
+                }
+                ("bind-propagation" | "consistency" | "volume-driver", Some(_)) => {}
+                _ => return Err(bad("unknown or malformed field")),
+            }
+        }
+        let target = target.ok_or(bad("target is required"))?;
+        check_target("--mount", target)?;
+        match typ {
+            "bind" => {
+                let source = source.ok_or(bad("source is required for type=bind"))?;
+                if !source.starts_with('/') {
+                    return Err(bad("a bind source must be an absolute host path"));
+                }
+                Ok(Self::Bind {
+                    source: PathBuf::from(source),
+                    target: target.to_owned(),
+                    read_only,
+                })
+            }
+            "volume" => Ok(Self::Volume {
+                name: source.map(str::to_owned),
+                target: target.to_owned(),
+                read_only,
+                no_copy,
+            }),
+            "tmpfs" => {
+                if source.is_some() {
+                    return Err(bad("type=tmpfs takes no source"));
+                }
+                Ok(Self::Tmpfs {
+                    target: target.to_owned(),
+                    size,
+                    mode,
+                })
+            }
+            _ => Err(bad("type must be bind, volume or tmpfs")),
+        }
     }
 
     /// Parses `--tmpfs /path[:size=64m,mode=1777]`.
@@ -261,7 +369,9 @@ impl MountSpec {
     /// The container path.
     pub fn target(&self) -> &str {
         match self {
-            MountSpec::Bind { target, .. } | MountSpec::Tmpfs { target, .. } => target,
+            MountSpec::Bind { target, .. }
+            | MountSpec::Volume { target, .. }
+            | MountSpec::Tmpfs { target, .. } => target,
         }
     }
 }
@@ -357,7 +467,64 @@ mod tests {
                 read_only: true
             }
         );
-        assert!(MountSpec::parse_volume("named:/data").is_err());
+        assert_eq!(
+            MountSpec::parse_volume("named:/data:ro,nocopy").unwrap(),
+            MountSpec::Volume {
+                name: Some("named".into()),
+                target: "/data".into(),
+                read_only: true,
+                no_copy: true
+            }
+        );
+        assert_eq!(
+            MountSpec::parse_volume("/data").unwrap(),
+            MountSpec::Volume {
+                name: None,
+                target: "/data".into(),
+                read_only: false,
+                no_copy: false
+            }
+        );
+        assert!(MountSpec::parse_volume("/a:/b:nocopy").is_err());
+        assert!(MountSpec::parse_volume("a:/b:bogus").is_err());
+        assert!(MountSpec::parse_volume(":/b").is_err());
+        assert_eq!(
+            MountSpec::parse_mount("type=bind,src=/srv,dst=/data,readonly").unwrap(),
+            MountSpec::Bind {
+                source: "/srv".into(),
+                target: "/data".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            MountSpec::parse_mount("type=volume,source=v1,target=/v,volume-nocopy=true").unwrap(),
+            MountSpec::Volume {
+                name: Some("v1".into()),
+                target: "/v".into(),
+                read_only: false,
+                no_copy: true
+            }
+        );
+        assert_eq!(
+            MountSpec::parse_mount("type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=700")
+                .unwrap(),
+            MountSpec::Tmpfs {
+                target: "/t".into(),
+                size: Some(1 << 20),
+                mode: Some(0o700)
+            }
+        );
+        for bad in [
+            "type=bind,target=/x",
+            "type=bind,source=rel,target=/x",
+            "type=tmpfs,source=x,target=/x",
+            "type=nfs,target=/x",
+            "source=v",
+            "type=volume,target=/x,readonly=maybe",
+            "type=volume,target=/x,bogus=1",
+        ] {
+            assert!(MountSpec::parse_mount(bad).is_err(), "{bad}");
+        }
         assert!(MountSpec::parse_volume("/a:relative").is_err());
         assert!(MountSpec::parse_volume("/a:/x/../etc").is_err());
         assert_eq!(
