@@ -1,11 +1,13 @@
-//! `bay run`'s resource-limit and storage flags. Values are parsed here
+//! `bay run`'s resource-limit and storage flags (and `--env-file`). Values are parsed here
 //! (docker's spellings: `512m`, `-1`); docker's range checks and error texts
 //! are the runtime's (`bay_runtime::spec::resources`), so `bay run` and the
 //! library refuse the same things.
 
+use std::path::PathBuf;
+
 use anyhow::Context as _;
 use bay_runtime::RunOptions;
-use bay_runtime::spec::{MountSpec, parse_bytes};
+use bay_runtime::spec::{MountSpec, Ulimit, parse_bytes};
 use clap::Args;
 
 /// The resource and storage flags of `docker run`.
@@ -41,9 +43,66 @@ pub struct ResourceArgs {
     /// MEMs in which to allow execution (0-3, 0,1)
     #[arg(long)]
     cpuset_mems: Option<String>,
-    /// Bind mount a volume (SRC:DST[:ro])
-    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    /// Bind mount a volume (/HOST:/CTR, NAME:/CTR or /CTR, with :ro, :rw, :nocopy)
+    #[arg(short, long = "volume", value_name = "[SRC:]DST[:OPTS]")]
     volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=..,target=..)
+    #[arg(long = "mount", value_name = "mount")]
+    mount: Vec<String>,
+    /// Mount a tmpfs directory (/PATH[:size=64m,mode=1777])
+    #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
+    tmpfs: Vec<String>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long = "ulimit", value_name = "ulimit")]
+    ulimit: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long, value_name = "bytes")]
+    shm_size: Option<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+}
+
+/// docker's env-file format (the CLI's `parseKeyValueFile`): one
+/// `KEY=VALUE` per line, the value taken verbatim; leading blanks dropped;
+/// empty lines and lines starting with `#` skipped; a bare `KEY` takes
+/// `lookup(KEY)` and is left out when that is unset; a UTF-8 BOM at the
+/// start is ignored.
+pub fn parse_env_file(
+    bytes: &[u8],
+    name: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Vec<String>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut out = Vec::new();
+    for (n, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = std::str::from_utf8(raw).map_err(|_| {
+            anyhow::anyhow!(
+                "env file {name} contains invalid utf8 bytes at line {}",
+                n + 1
+            )
+        })?;
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line, None),
+        };
+        if key.contains(char::is_whitespace) {
+            anyhow::bail!("poorly formatted environment: variable '{key}' contains whitespaces");
+        }
+        if key.is_empty() {
+            anyhow::bail!("poorly formatted environment: no variable name on line '{line}'");
+        }
+        match value {
+            Some(v) => out.push(format!("{key}={v}")),
+            None => out.extend(lookup(key).map(|v| format!("{key}={v}"))),
+        }
+    }
+    Ok(out)
 }
 
 /// `--memory-swap`: bytes, or `-1` for unlimited swap.
@@ -80,8 +139,45 @@ impl ResourceArgs {
         r.cpuset_cpus = self.cpuset_cpus.clone();
         r.cpuset_mems = self.cpuset_mems.clone();
         for v in &self.volume {
-            opts.mounts.push(MountSpec::parse_volume(v)?);
+            let m = MountSpec::parse_volume(v)?;
+            // docker creates a missing host directory for `-v` (not for --mount).
+            if let MountSpec::Bind { source, .. } = &m
+                && !source.exists()
+            {
+                std::fs::create_dir_all(source)
+                    .with_context(|| format!("cannot create {} for -v", source.display()))?;
+            }
+            opts.mounts.push(m);
         }
+        for v in &self.mount {
+            let m = MountSpec::parse_mount(v)?;
+            if let MountSpec::Bind { source, .. } = &m
+                && !source.exists()
+            {
+                anyhow::bail!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    source.display()
+                );
+            }
+            opts.mounts.push(m);
+        }
+        for t in &self.tmpfs {
+            opts.mounts.push(MountSpec::parse_tmpfs(t)?);
+        }
+        for u in &self.ulimit {
+            opts.ulimits.push(u.parse::<Ulimit>()?);
+        }
+        opts.shm_size = self.shm_size.as_deref().map(parse_bytes).transpose()?;
+        // --env-file first, so -e (already in opts.env) overrides it.
+        let mut from_files = Vec::new();
+        for f in &self.env_file {
+            let bytes = std::fs::read(f)
+                .with_context(|| format!("open {}: cannot read the env file", f.display()))?;
+            from_files.extend(parse_env_file(&bytes, &f.display().to_string(), |k| {
+                std::env::var(k).ok()
+            })?);
+        }
+        opts.env.splice(0..0, from_files);
         Ok(())
     }
 }
@@ -142,5 +238,58 @@ mod tests {
         );
         assert!(opts(&["--memory-swap", "lots"]).is_err());
         assert!(opts(&["--cpu-shares", "-5"]).is_err());
+    }
+
+    #[test]
+    fn env_files_parse_like_docker() {
+        let text = b"\xEF\xBB\xBFA=1\n  # comment\n\n  B = x \nC=has=equals and spaces \r\nHOME_SET\nUNSET_ONE\nE=\n";
+        let got = parse_env_file(text, "f", |k| (k == "HOME_SET").then(|| "/h".to_owned()));
+        // `B ` has a blank in the key: docker refuses the whole file.
+        let e = got.unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "poorly formatted environment: variable 'B ' contains whitespaces"
+        );
+        let text =
+            b"\xEF\xBB\xBFA=1\n  # comment\n\n  B= x \nC=has=equals \r\nHOME_SET\nUNSET_ONE\nE=\n";
+        let got =
+            parse_env_file(text, "f", |k| (k == "HOME_SET").then(|| "/h".to_owned())).unwrap();
+        assert_eq!(
+            got,
+            ["A=1", "B= x ", "C=has=equals ", "HOME_SET=/h", "E="],
+            "values verbatim, bare keys from the environment"
+        );
+        assert!(parse_env_file(b"=x\n", "f", |_| None).is_err());
+        let e = parse_env_file(b"A=1\nB=\xff\n", "f", |_| None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "env file f contains invalid utf8 bytes at line 2"
+        );
+    }
+
+    #[test]
+    fn storage_flags_become_mounts_ulimits_and_shm() {
+        let o = opts(&[
+            "--tmpfs",
+            "/run:size=1m",
+            "--mount",
+            "type=volume,source=data,target=/data",
+            "-v",
+            "named:/n:ro",
+            "--ulimit",
+            "nofile=100:200",
+            "--shm-size",
+            "128m",
+        ])
+        .unwrap();
+        assert_eq!(o.mounts.len(), 3);
+        assert_eq!(o.mounts[0].target(), "/n");
+        assert_eq!(o.ulimits[0].soft, 100);
+        assert_eq!(o.shm_size, Some(128 << 20));
+        let e = opts(&["--mount", "type=bind,source=/no/such/dir,target=/x"]).unwrap_err();
+        assert!(
+            e.to_string().contains("bind source path does not exist"),
+            "{e}"
+        );
     }
 }

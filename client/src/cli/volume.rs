@@ -79,9 +79,53 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-/// Runs `bay volume <verb>`.
+/// Runs `bay volume <verb>`: 0, or 1 when the verb failed (docker's codes).
 pub fn run(env: Env, cmd: VolumeCmd) -> ExitCode {
-    let _ = (env, cmd);
-    crate::report(&anyhow::anyhow!("volumes are being built"));
-    ExitCode::from(125)
+    use bay_client::commands::volume;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err = std::io::stderr();
+    let result = match cmd {
+        VolumeCmd::Create(a) => {
+            volume::volume_create(&env, a.name.as_deref(), &a.driver, &a.labels, &mut out)
+                .map(|()| true)
+        }
+        VolumeCmd::Ls(a) => volume::volume_ls(&env, a.quiet, &mut out).map(|()| true),
+        VolumeCmd::Rm(a) => volume::volume_rm(&env, &a.names, a.force, &mut out, &mut err),
+        VolumeCmd::Inspect(a) => {
+            volume::volume_inspect(&env, &a.names, a.format.as_deref(), &mut out, &mut err)
+        }
+        VolumeCmd::Prune(a) => {
+            if !a.force && !confirm_prune(a.all, &mut out) {
+                return ExitCode::SUCCESS;
+            }
+            volume::volume_prune(&env, a.all, &mut out).map(|()| true)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            crate::report(&anyhow::Error::from(e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// docker's prune prompt; true to go on.
+fn confirm_prune(all: bool, out: &mut dyn std::io::Write) -> bool {
+    use std::io::BufRead;
+    let what = if all {
+        "all local volumes not used by at least one container"
+    } else {
+        "anonymous local volumes not used by at least one container"
+    };
+    let _ = write!(
+        out,
+        "WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
+    );
+    let _ = out.flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    matches!(line.trim(), "y" | "Y" | "yes")
 }

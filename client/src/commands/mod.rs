@@ -11,6 +11,7 @@ pub mod logs;
 mod run;
 mod transfer;
 pub mod trust;
+pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -190,6 +191,15 @@ pub enum CommandError {
     /// `run` options that do not make a runtime spec.
     #[error(transparent)]
     Spec(#[from] bay_runtime::spec::SpecError),
+    /// Named volumes (`volume`, `run -v NAME:/path`).
+    #[error(transparent)]
+    Volume(#[from] bay_runtime::volume::VolumeError),
+    /// `volume create -d` with a driver other than `local`.
+    #[error("plugin \"{driver}\" not found")]
+    VolumeDriver {
+        /// As given.
+        driver: String,
+    },
     /// The image's config object is not a valid OCI runtime config.
     #[error("image {id} has an invalid config: {source}")]
     ImageConfig {

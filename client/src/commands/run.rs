@@ -216,6 +216,8 @@ pub fn create_container(
     let paths = rt.layer_paths(&layers)?;
     let mut opts = opts.clone();
     opts.tty = settings.tty;
+    // `-v NAME:/path`: create missing volumes, fill new ones from the image.
+    bay_runtime::volume::VolumeStore::new(&runtime_root(env)).resolve(&mut opts, &paths)?;
     let mut spec = bay_runtime::build_spec(
         SpecInput {
             id: &cid,

@@ -19,6 +19,7 @@ mod tls;
 mod trust;
 mod trust_cli;
 mod trust_e2e;
+mod volume;
 
 use common::*;
 
