@@ -278,3 +278,45 @@ fn drops_overlay_xattrs_from_the_archive() {
         Some(&b"1"[..])
     );
 }
+
+/// A ustar entry whose uid/gid (and mtime) fields are empty: all NULs or
+/// all spaces, as some image builders write them.
+fn blank_owner_tar() -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, fill) in [("nul-owner", 0u8), ("space-owner", b' ')] {
+        let data = b"data\n";
+        let mut h = ::tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_entry_type(::tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        let old = h.as_old_mut();
+        old.uid = [fill; 8];
+        old.gid = [fill; 8];
+        old.mtime = [fill; 12];
+        h.set_cksum();
+        assert!(h.uid().is_err(), "the tar crate alone refuses this field");
+        out.extend_from_slice(h.as_bytes());
+        let mut block = [0u8; 512];
+        block[..data.len()].copy_from_slice(data);
+        out.extend_from_slice(&block);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+#[test]
+fn empty_numeric_owner_fields_read_as_zero() {
+    let (_d, store) = store();
+    let blob = blank_owner_tar();
+    let layer = store.unpack(&digest(&blob), &blob[..]).unwrap();
+    for name in ["nul-owner", "space-owner"] {
+        let p = layer.path.join(name);
+        assert_eq!(std::fs::read(&p).unwrap(), b"data\n");
+        let md = std::fs::metadata(&p).unwrap();
+        if testutil::is_root() {
+            assert_eq!((md.uid(), md.gid()), (0, 0), "{name}");
+        }
+        assert_eq!(md.mtime(), 0, "{name}");
+    }
+}

@@ -183,6 +183,19 @@ impl AsFdRefFile for std::fs::File {
     }
 }
 
+/// A numeric header field that is empty (only NULs and spaces) reads as 0,
+/// as GNU tar and containerd's archive reader take it; the `tar` crate
+/// refuses such a field ("numeric field was not a number"), and some image
+/// builders write owner and time fields that way. Anything else keeps the
+/// crate's verdict (octal or base-256).
+fn numeric_or_zero(field: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
+    if field.iter().all(|b| *b == 0 || *b == b' ') {
+        Ok(0)
+    } else {
+        parsed
+    }
+}
+
 /// Metadata of one entry, with PAX overrides applied.
 struct Meta {
     mode: u32,
@@ -199,11 +212,12 @@ fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, path: &str) -> Result<Meta
         source,
     };
     let h = entry.header();
+    let old = h.as_old();
     let mut meta = Meta {
         mode: h.mode().map_err(bad)? & 0o7777,
-        uid: u32::try_from(h.uid().map_err(bad)?).unwrap_or(u32::MAX),
-        gid: u32::try_from(h.gid().map_err(bad)?).unwrap_or(u32::MAX),
-        mtime: i64::try_from(h.mtime().map_err(bad)?).unwrap_or(0),
+        uid: u32::try_from(numeric_or_zero(&old.uid, h.uid()).map_err(bad)?).unwrap_or(u32::MAX),
+        gid: u32::try_from(numeric_or_zero(&old.gid, h.gid()).map_err(bad)?).unwrap_or(u32::MAX),
+        mtime: i64::try_from(numeric_or_zero(&old.mtime, h.mtime()).map_err(bad)?).unwrap_or(0),
         xattrs: Vec::new(),
     };
     if let Some(pax) = entry.pax_extensions().map_err(bad)? {
