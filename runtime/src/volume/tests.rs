@@ -79,7 +79,9 @@ fn resolve_creates_and_fills_from_the_image_once() {
         ],
         ..Default::default()
     };
-    let created = store.resolve(&mut opts, std::slice::from_ref(&layer)).unwrap();
+    let created = store
+        .resolve(&mut opts, std::slice::from_ref(&layer))
+        .unwrap();
     assert_eq!(created.len(), 3);
     let v1 = store.get("v1").unwrap().unwrap();
     assert_eq!(
