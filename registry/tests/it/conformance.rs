@@ -105,3 +105,32 @@ async fn conformance_suite_passes_with_auth_on() {
     // which a non-admin user does not get.
     assert_trust_group_ran(&report, 1);
 }
+
+/// The trust group against Debian's notary-server, the reference for the
+/// wire: everything passes except the one place bay is deliberately
+/// stricter (notary-server stores a validly signed 5 MiB targets file). This
+/// keeps the suite honest about what is Notary's contract and what is ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_group_against_notary_server() {
+    if !support::have("notary-server") {
+        eprintln!("SKIP: notary-server (Debian package `notary`) is not installed");
+        return;
+    }
+    let mut ns = crate::trust::start_notary_server().await;
+    let mut cfg = bay_conformance::Config::new(ns.url.clone());
+    cfg.groups = vec![bay_conformance::Group::Trust];
+    let report = bay_conformance::run(&cfg).await;
+    let _ = ns.child.kill().await;
+    let failed: Vec<&str> = report.failures().map(|r| r.name.as_str()).collect();
+    for r in report.failures() {
+        eprintln!("{r}");
+    }
+    assert_eq!(
+        failed,
+        ["attack-oversized-metadata"],
+        "{}",
+        report.summary_line()
+    );
+    assert_eq!(report.skipped(), 0, "{}", report.summary_line());
+    assert!(report.passed() >= 25, "{}", report.summary_line());
+}

@@ -612,14 +612,14 @@ async fn client_snapshot_mix_and_match_and_cn_are_checked() {
 // ---- the notary CLI against both servers ----
 
 /// Debian's notary-server over plain HTTP with memory storage.
-struct NotaryServer {
-    child: tokio::process::Child,
-    url: String,
+pub(crate) struct NotaryServer {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) url: String,
     host: String,
     _dir: tempfile::TempDir,
 }
 
-async fn start_notary_server() -> NotaryServer {
+pub(crate) async fn start_notary_server() -> NotaryServer {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
