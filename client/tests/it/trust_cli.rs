@@ -1011,3 +1011,59 @@ fn key_generate_and_load_checks() {
     ]);
     assert!(e.contains("releases is a reserved keyword"), "{e}");
 }
+
+/// `revoke` without a tag asks first, then removes every signed tag; what
+/// is not signed cannot be revoked.
+#[test]
+fn revoke_all_asks_for_confirmation() {
+    let Some((_reg, m, remote)) = local_setup("rv/app") else {
+        return;
+    };
+    for tag in ["v1", "v2"] {
+        let r = format!("{remote}:{tag}");
+        m.bay_ok(&["tag", "bb:1", &r]);
+        let o = m
+            .bay_cmd(&["push", &r])
+            .env("DOCKER_CONTENT_TRUST", "1")
+            .output()
+            .unwrap();
+        ok(o, "bay", &["push (signed)"]);
+    }
+    let tags = |m: &Machine| {
+        let r: Value = serde_json::from_str(&m.bay_ok(&["trust", "inspect", &remote])).unwrap();
+        signed_tags(&r)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tags(&m), ["v1", "v2"]);
+    let answer = |text: &[u8]| {
+        let mut child = m
+            .bay_cmd(&["trust", "revoke", &remote])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = answer(b"n\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!(
+        "Confirm you would like to delete all signature data for {remote}? [y/N] "
+    )));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("trust revoke has been cancelled"));
+    assert_eq!(tags(&m), ["v1", "v2"]);
+    let o = answer(b"y\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains(&format!("Successfully deleted signature for {remote}"))
+    );
+    assert!(tags(&m).is_empty());
+    let e = m.bay_fails(&["trust", "revoke", "-y", &remote]);
+    assert!(e.contains("no signed tags to remove"), "{e}");
+    let e = m.bay_fails(&["trust", "revoke", &format!("{remote}:v1")]);
+    assert!(e.contains("No trust data for v1"), "{e}");
+}
