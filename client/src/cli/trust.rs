@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use bay_client::commands::{self, Env, trust};
+use bay_client::progress::ProgressMode;
 use bay_client::trust::NotaryTrust;
 use clap::{Args, Subcommand};
 
@@ -62,6 +63,9 @@ pub struct InspectArgs {
 /// `bay trust sign`.
 #[derive(Args)]
 pub struct SignArgs {
+    /// Sign a locally tagged image (pushes it, signed, like `DOCKER_CONTENT_TRUST=1 bay push`)
+    #[arg(long)]
+    pub local: bool,
     /// The pushed image to sign
     #[arg(value_name = "IMAGE:TAG")]
     pub image: String,
@@ -143,11 +147,32 @@ fn confirm(question: &str) -> bool {
 }
 
 /// Runs one `bay trust` command.
-pub fn run(env: Env, cmd: TrustCmd) -> anyhow::Result<ExitCode> {
-    let trust = NotaryTrust::new(
-        commands::bay_home().join("trust"),
-        std::sync::Arc::new(crate::CliPassphrase),
-    );
+pub fn run(mut env: Env, cmd: TrustCmd) -> anyhow::Result<ExitCode> {
+    let new_trust = || {
+        NotaryTrust::new(
+            commands::bay_home().join("trust"),
+            std::sync::Arc::new(crate::CliPassphrase),
+        )
+    };
+    if let TrustCmd::Sign(a) = &cmd
+        && a.local
+    {
+        // docker's `trust sign --local`: a signed push of the local image.
+        env.trust = std::sync::Arc::new(new_trust());
+        let mode = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            ProgressMode::Tty
+        } else {
+            ProgressMode::Plain
+        };
+        crate::runtime()?.block_on(commands::push(
+            &env,
+            &a.image,
+            mode,
+            Box::new(std::io::stdout()),
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let trust = new_trust();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut err = std::io::stderr();

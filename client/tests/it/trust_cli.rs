@@ -1067,3 +1067,37 @@ fn revoke_all_asks_for_confirmation() {
     let e = m.bay_fails(&["trust", "revoke", &format!("{remote}:v1")]);
     assert!(e.contains("No trust data for v1"), "{e}");
 }
+
+/// `trust sign --local` pushes the local image, signed; plain `trust sign`
+/// signs what the registry already has, and refuses a tag it lacks.
+#[test]
+fn sign_local_pushes_and_signs() {
+    let Some(reg) = bay_registry() else {
+        return;
+    };
+    let m = Machine::new();
+    let Some(rootfs) = busybox_rootfs(m.dir()) else {
+        return;
+    };
+    m.bay_ok(&["import", rootfs.to_str().unwrap(), "bb:1"]);
+    let remote = format!("{}/local/app", reg.addr);
+    m.bay_ok(&["tag", "bb:1", &format!("{remote}:v1")]);
+    let e = m.bay_fails(&["trust", "sign", &format!("{remote}:v1")]);
+    assert!(e.contains("not found"), "{e}");
+    let out = m.bay_ok(&["trust", "sign", "--local", &format!("{remote}:v1")]);
+    let digest = out
+        .lines()
+        .find(|l| l.contains(": digest: "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    let r: Value = serde_json::from_str(&m.bay_ok(&["trust", "inspect", &remote])).unwrap();
+    assert_eq!(
+        r[0]["SignedTags"][0]["Digest"]
+            .as_str()
+            .map(|d| format!("sha256:{d}")),
+        Some(digest)
+    );
+    let e = m.bay_fails(&["trust", "sign", &remote]);
+    assert!(e.contains("no tag specified"), "{e}");
+}
