@@ -12,6 +12,7 @@ mod containers;
 mod flows;
 mod interop;
 mod login;
+mod network;
 mod resources;
 mod resume;
 mod run;
