@@ -53,3 +53,21 @@ for k, v in r.items():
     print(f"{k:5} median {v:6.2f} ms")
 print(f"crun/bay {r['crun']/r['bay']:.1f}x   runc/bay {r['runc']/r['bay']:.1f}x   (target: bay <= 5 ms)")
 PY
+
+# The per-container monitor behind `bay run -d` (target: <= 2 MiB RSS): one
+# detached container, its monitor's resident set read from /proc while the
+# container runs and after it has written some log lines.
+cargo build --release -q -p bay --manifest-path "$HERE/Cargo.toml"
+BAY=$CARGO_TARGET_DIR/release/bay
+export BAY_DATA_ROOT=$WORK/bay-data
+mkdir -p "$WORK/bb/bin"
+cp /usr/bin/busybox "$WORK/bb/bin/busybox"
+ln -s busybox "$WORK/bb/bin/sh"
+tar -C "$WORK/bb" -cf "$WORK/bb.tar" .
+"$BAY" import "$WORK/bb.tar" bench-bb:1 >/dev/null
+CID=$("$BAY" run -d bench-bb:1 sh -c 'i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; exec busybox sleep 30')
+sleep 1
+MON=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["monitor_pid"])' "$BAY_DATA_ROOT/runtime/containers/$CID/state.json")
+echo "monitor pid $MON:"
+grep -E '^(VmRSS|VmHWM|RssAnon|RssFile|RssShmem)' "/proc/$MON/status" | sed 's/^/  /'
+"$BAY" rm -f "$CID" >/dev/null
