@@ -143,7 +143,10 @@ impl Stream {
 
 /// Go's `time.RFC3339Nano` in UTC: trailing zeros of the fraction dropped.
 pub fn rfc3339_nano(t: DateTime<Utc>) -> String {
-    let mut s = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
+    // `to_rfc3339_opts` writes directly; `format` would run the strftime
+    // parser on every log line.
+    let mut s = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    s.pop(); // the `Z`
     while s.ends_with('0') {
         s.pop();
     }
