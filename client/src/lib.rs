@@ -38,6 +38,10 @@
 //!   `run` tags with the image ID under [`commands::IMAGE_ANNOTATION`]).
 //! - `bay run` ([`commands::resolve_image`], [`commands::run_image`]) runs
 //!   containers with `bay_runtime` under `<data-root>/runtime`.
+//!   `bay run -d` ([`commands::run_detached`]) hands the container to a
+//!   monitor process (`bay __monitor`); [`commands::container`] and
+//!   [`commands::logs`] are the lifecycle verbs (`ps`, `stop`, `logs`,
+//!   `exec`, `cp`, `commit`, …) on the state the monitor keeps on disk.
 //!
 //! # Environment
 //! | variable | meaning |

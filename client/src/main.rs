@@ -56,7 +56,7 @@ enum Cmd {
     Pull(PullArgs),
     /// Upload an image to a registry
     Push(PushArgs),
-    /// Create and run a new container from an image (in the foreground)
+    /// Create and run a new container from an image
     Run(Box<cli::run::RunArgs>),
     /// Log in to a registry (stores a refresh token, never the password)
     Login(LoginArgs),

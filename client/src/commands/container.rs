@@ -566,7 +566,6 @@ pub fn restart(
         while rt.load(id)?.state().monitor_alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        rt.load(id)?.update(|s| s.restart_count = 0)?;
         start_one(env, rt, id)
     })
 }

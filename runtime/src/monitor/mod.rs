@@ -454,10 +454,13 @@ fn supervise(
     let mut c = rt.load(id)?;
     let me = std::process::id() as i32;
     let my_start = self_start_time();
+    // A start by hand begins a fresh restart budget (docker resets its
+    // restart manager on every start).
     c.update(|s| {
         s.monitor_pid = Some(me);
         s.monitor_start = my_start;
         s.manually_stopped = false;
+        s.restart_count = 0;
     })?;
     let lc = c.state().lifecycle.clone();
     let log_path = rt.layout().container_log(id.as_str());
