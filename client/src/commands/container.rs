@@ -1334,7 +1334,7 @@ mod tests {
                 ],
                 false
             ),
-            "\"sh -c echo hello wor…\""
+            "\"sh -c echo hello wo…\""
         );
         assert_eq!(quote_command(&["top".into()], false), "\"top\"");
     }
