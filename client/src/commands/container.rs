@@ -1279,7 +1279,7 @@ pub fn exec(
             None,
         )
     } else {
-        super::foreground_stdio(flags.interactive, flags.tty)?
+        super::foreground_stdio(flags.interactive, flags.tty, None)?
     };
     let mut opts = flags.opts;
     opts.tty = term.is_some();
@@ -1287,7 +1287,7 @@ pub fn exec(
     if flags.detach {
         return Ok(0);
     }
-    on_start(p.pid(), term.as_ref().map(|t| t.master.clone()));
+    on_start(p.pid(), term.as_ref().and_then(|t| t.master.clone()));
     let status = p.wait()?;
     if let Some(t) = term {
         t.finish();

@@ -281,21 +281,22 @@ pub fn run_detached(
     Ok(cid)
 }
 
-/// The user's side of a container's terminal (`-t`): the pty master, the
-/// user's terminal in raw mode, and the thread copying the output.
+/// The user's side of a foreground container's streams: under `-t` the pty
+/// master and the user's terminal in raw mode, and the threads copying the
+/// output to the user and the container's log.
 #[derive(Debug)]
 pub struct Terminal {
-    /// The pty master (resize it on SIGWINCH).
-    pub master: std::sync::Arc<std::os::fd::OwnedFd>,
+    /// The pty master under `-t` (resize it on SIGWINCH).
+    pub master: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     _raw: Option<bay_runtime::tty::RawMode>,
-    output: Option<std::thread::JoinHandle<()>>,
+    output: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Terminal {
-    /// Waits until the container's side of the terminal is closed and all
+    /// Waits until the container's side of its streams is closed and all
     /// its output is copied.
-    pub fn finish(mut self) {
-        if let Some(t) = self.output.take() {
+    pub fn finish(self) {
+        for t in self.output {
             let _ = t.join();
         }
     }
@@ -303,25 +304,58 @@ impl Terminal {
 
 /// The container's stdio for a foreground `run` or `exec`: a pty under
 /// `-t` (stdin forwarded with `-i`), else the caller's stdout/stderr and,
-/// with `-i`, its stdin (without it, /dev/null).
+/// with `-i`, its stdin (without it, /dev/null). With `log` (`run`, not
+/// `exec`), the output also goes to the container's json-file log.
 pub fn foreground_stdio(
     interactive: bool,
     tty: bool,
+    log: Option<SharedLog>,
 ) -> Result<(StdioConfig, Option<Terminal>), CommandError> {
     use bay_runtime::Stdio;
+    use bay_runtime::logs::Stream;
     use std::os::fd::AsFd;
     if !tty {
+        let stdin = if interactive {
+            Stdio::Inherit
+        } else {
+            Stdio::Null
+        };
+        let Some(log) = log else {
+            return Ok((
+                StdioConfig {
+                    stdin,
+                    stdout: Stdio::Inherit,
+                    stderr: Stdio::Inherit,
+                },
+                None,
+            ));
+        };
+        // docker logs attached containers too: each stream is copied to
+        // ours and to the json-file log.
+        let pipe = || {
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| CommandError::Io {
+                op: "create",
+                what: "a pipe".to_owned(),
+                source: e.into(),
+            })
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let copiers = vec![
+            tee(out_r, Stream::Stdout, Some(log.clone())),
+            tee(err_r, Stream::Stderr, Some(log)),
+        ];
         return Ok((
             StdioConfig {
-                stdin: if interactive {
-                    Stdio::Inherit
-                } else {
-                    Stdio::Null
-                },
-                stdout: Stdio::Inherit,
-                stderr: Stdio::Inherit,
+                stdin,
+                stdout: Stdio::Fd(out_w),
+                stderr: Stdio::Fd(err_w),
             },
-            None,
+            Some(Terminal {
+                master: None,
+                _raw: None,
+                output: copiers,
+            }),
         ));
     }
     let io = |source: std::io::Error| CommandError::Io {
@@ -350,26 +384,15 @@ pub fn foreground_stdio(
     } else {
         None
     };
-    let m = master.clone();
-    let output = std::thread::spawn(move || {
-        let mut f = std::fs::File::from(match m.try_clone() {
-            Ok(fd) => fd,
-            Err(_) => return,
-        });
-        let mut out = std::io::stdout();
-        let mut buf = [0u8; 8192];
-        // EIO once the container's side is closed everywhere.
-        while let Ok(n @ 1..) = std::io::Read::read(&mut f, &mut buf) {
-            if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                break;
-            }
-        }
-    });
+    let output = match master.try_clone() {
+        Ok(fd) => vec![tee(fd, Stream::Stdout, log)],
+        Err(_) => Vec::new(),
+    };
     if interactive {
         let m = master.clone();
         // Detached: a read of the user's stdin cannot be interrupted; the
         // process exits when the container does.
-        std::thread::spawn(move || {
+        spawn_quiet(move || {
             let Ok(fd) = m.try_clone() else { return };
             let mut f = std::fs::File::from(fd);
             let _ = std::io::copy(&mut std::io::stdin().lock(), &mut f);
@@ -378,11 +401,61 @@ pub fn foreground_stdio(
     Ok((
         stdio,
         Some(Terminal {
-            master,
+            master: Some(master),
             _raw: raw,
-            output: Some(output),
+            output,
         }),
     ))
+}
+
+/// Spawns a copier thread with every signal blocked, so that the signals
+/// `bay run` forwards to the container (see the binary's `--sig-proxy`)
+/// are never delivered to it and its default action.
+fn spawn_quiet<F: FnOnce() + Send + 'static>(f: F) -> std::thread::JoinHandle<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    let old = SigSet::all().thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
+    let handle = std::thread::spawn(f);
+    if let Some(old) = old {
+        let _ = old.thread_set_mask();
+    }
+    handle
+}
+
+/// The json-file log a foreground container shares between its streams.
+pub type SharedLog = std::sync::Arc<std::sync::Mutex<bay_runtime::logs::LogWriter>>;
+
+/// Copies `fd` (a pipe, or a pty master: EIO once the container's side is
+/// closed everywhere) to our stdout or stderr, and into `log`.
+fn tee(
+    fd: std::os::fd::OwnedFd,
+    stream: bay_runtime::logs::Stream,
+    log: Option<SharedLog>,
+) -> std::thread::JoinHandle<()> {
+    spawn_quiet(move || {
+        let mut f = std::fs::File::from(fd);
+        let mut out: Box<dyn Write> = match stream {
+            bay_runtime::logs::Stream::Stdout => Box::new(std::io::stdout()),
+            bay_runtime::logs::Stream::Stderr => Box::new(std::io::stderr()),
+        };
+        let mut split = bay_runtime::logs::LineSplitter::default();
+        let mut buf = [0u8; 8192];
+        let record = |m: &[u8]| {
+            if let Some(l) = &log
+                && let Ok(mut w) = l.lock()
+                && let Err(error) = w.write(stream, m, chrono::Utc::now())
+            {
+                tracing::debug!(%error, "container log not written");
+            }
+        };
+        let mut to_user = true;
+        while let Ok(n @ 1..) = std::io::Read::read(&mut f, &mut buf) {
+            if to_user && out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                to_user = false; // the reader went away; keep logging
+            }
+            split.feed(&buf[..n], record);
+        }
+        split.finish(record);
+    })
 }
 
 /// Runs image `id` in the foreground: creates the container, starts it
@@ -400,17 +473,23 @@ pub fn run_image(
     let (rt, cid) = create_container(env, id, opts, settings)?;
     let mut c = rt.load(&cid)?;
     let name = c.state().name.clone();
-    let result = foreground_stdio(settings.interactive, settings.tty).and_then(|(stdio, term)| {
-        c.start(stdio)?;
-        if let Some(pid) = c.state().pid {
-            on_start(pid, term.as_ref().map(|t| t.master.clone()));
-        }
-        let status = c.wait()?;
-        if let Some(t) = term {
-            t.finish();
-        }
-        Ok(status)
-    });
+    let log_path = rt.layout().container_log(cid.as_str());
+    let log = bay_runtime::logs::LogWriter::open(&log_path, settings.log)
+        .map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)))
+        .map_err(|error| tracing::warn!(%error, "the container's output is not logged"))
+        .ok();
+    let result =
+        foreground_stdio(settings.interactive, settings.tty, log).and_then(|(stdio, term)| {
+            c.start(stdio)?;
+            if let Some(pid) = c.state().pid {
+                on_start(pid, term.as_ref().and_then(|t| t.master.clone()));
+            }
+            let status = c.wait()?;
+            if let Some(t) = term {
+                t.finish();
+            }
+            Ok(status)
+        });
     if settings.remove {
         let deleted = c.delete(true);
         if let Some(n) = name {

@@ -497,7 +497,9 @@ fn stop_timeout_pause_and_stale_state() {
     let Some(bay) = with_busybox() else { return };
     let _c = Cleanup(&bay);
     // As PID 1 without a handler, sleep ignores SIGTERM: stop waits -t, then kills.
-    bay.ok(&["run", "-d", "--name", "slow", "bb:1", "busybox", "sleep", "60"]);
+    bay.ok(&[
+        "run", "-d", "--name", "slow", "bb:1", "busybox", "sleep", "60",
+    ]);
     let t = Instant::now();
     bay.ok(&["stop", "-t", "1", "slow"]);
     let took = t.elapsed();
@@ -521,7 +523,9 @@ fn stop_timeout_pause_and_stale_state() {
         "-c",
         "while true; do echo tick; busybox sleep 0.05; done",
     ]);
-    eventually(5, "ticks", || bay.ok(&["logs", "ticker"]).lines().count() > 2);
+    eventually(5, "ticks", || {
+        bay.ok(&["logs", "ticker"]).lines().count() > 2
+    });
     assert_eq!(bay.ok(&["pause", "ticker"]).trim(), "ticker");
     assert!(bay.ok(&["ps"]).contains("(Paused)"));
     assert_eq!(
@@ -576,7 +580,9 @@ fn cp_both_ways_and_export() {
     std::fs::create_dir_all(host.join("dir/sub")).unwrap();
     std::fs::write(host.join("file.txt"), b"from the host\n").unwrap();
     std::fs::write(host.join("dir/sub/deep"), b"deep\n").unwrap();
-    bay.ok(&["run", "-d", "--name", "cpbox", "bb:1", "busybox", "sleep", "30"]);
+    bay.ok(&[
+        "run", "-d", "--name", "cpbox", "bb:1", "busybox", "sleep", "30",
+    ]);
     bay.ok(&[
         "cp",
         host.join("file.txt").to_str().unwrap(),
@@ -599,7 +605,15 @@ fn cp_both_ways_and_export() {
         "deep\n"
     );
     // A symlink is copied as a link, not followed out of the container.
-    bay.ok(&["exec", "cpbox", "busybox", "ln", "-s", "/etc/shadow", "/escape"]);
+    bay.ok(&[
+        "exec",
+        "cpbox",
+        "busybox",
+        "ln",
+        "-s",
+        "/etc/shadow",
+        "/escape",
+    ]);
     bay.ok(&[
         "cp",
         "cpbox:/escape",
@@ -700,6 +714,32 @@ fn foreground_terminal_stdin_and_start_attach() {
     let child = c.spawn().unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.stdout, b"");
+
+    // Attached containers are logged too, stream by stream.
+    let o = bay.run(&[
+        "run",
+        "--name",
+        "fg",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n", "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n", "{}", text(&o));
+    let o = bay.run(&["logs", "fg"]);
+    assert_eq!(
+        (&o.stdout[..], &o.stderr[..]),
+        (&b"out\n"[..], &b"err\n"[..]),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        bay.ok(&["run", "-t", "--name", "fgt", "bb:1", "echo", "term"])
+            .replace('\r', ""),
+        "term\n"
+    );
+    assert_eq!(bay.ok(&["logs", "fgt"]).replace('\r', ""), "term\n");
 
     // start -a re-runs a stopped container and returns its status.
     let o = bay.run(&[
