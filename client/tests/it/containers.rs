@@ -329,6 +329,23 @@ fn diff_commit_and_copy_on_write_isolation() {
             .trim(),
         "2"
     );
+    // The new layer holds the changes only, not the runtime's mount points.
+    let store = bay.store();
+    let ix = store.read_index().unwrap();
+    let rec = ix.record(&ix.lookup("snap:1").unwrap()).unwrap().clone();
+    let manifest = store.manifest_of(&rec).unwrap();
+    let blob = store
+        .open_blob(&manifest.layers.last().unwrap().digest)
+        .unwrap();
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+    let mut names: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    names.sort();
+    // (`etc` is the directory the network files needed; it stays, empty.)
+    assert_eq!(names, ["bin", "bin/.wh.ls", "etc", "new"], "{names:?}");
     // The base image is untouched.
     assert_eq!(
         bay.ok(&[

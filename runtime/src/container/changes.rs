@@ -17,6 +17,12 @@ impl Container<'_> {
         let lowers = self.rt.layer_paths(&self.state.layers)?;
         let upper = self.rt.layout.container_upper(self.state.id.as_str());
         let all = crate::rootfs::diff(&upper, &lowers)?;
+        Ok(filter_runtime_paths(all, &self.runtime_paths()))
+    }
+
+    /// What the runtime itself puts in the upper layer: the spec's mount
+    /// points and the network files (docker keeps these in its "init" layer).
+    fn runtime_paths(&self) -> Vec<String> {
         let mut hidden: Vec<String> = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"]
             .map(str::to_owned)
             .to_vec();
@@ -28,10 +34,11 @@ impl Container<'_> {
                     .map(|m| m.destination().display().to_string()),
             );
         }
-        Ok(filter_runtime_paths(all, &hidden))
+        hidden
     }
 
-    /// `bay commit`: writes the upper layer as a new layer blob to `out`.
+    /// `bay commit`: writes the upper layer as a new layer blob to `out`,
+    /// without the runtime's own mount points and network files.
     /// The caller stores the blob and unpacks it with
     /// [`crate::LayerStore::unpack`] to run the new image.
     pub fn commit(
@@ -40,7 +47,17 @@ impl Container<'_> {
         compression: Compression,
     ) -> Result<CommitInfo, ContainerError> {
         let upper = self.rt.layout.container_upper(self.state.id.as_str());
-        Ok(crate::rootfs::commit(&upper, out, compression)?)
+        let hidden = self.runtime_paths();
+        let skip = |p: &std::path::Path| {
+            let abs = format!("/{}", p.display());
+            hidden.iter().any(|h| under(&abs, h))
+        };
+        Ok(crate::rootfs::commit_except(
+            &upper,
+            out,
+            compression,
+            &skip,
+        )?)
     }
 
     /// The host pids of every process in the container (`bay top`).

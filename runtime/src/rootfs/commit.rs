@@ -68,17 +68,28 @@ pub fn commit(
     out: impl Write,
     compression: Compression,
 ) -> Result<CommitInfo, RootfsError> {
+    commit_except(upper, out, compression, &|_| false)
+}
+
+/// [`commit`], leaving out every path (relative, like `etc/hosts`) for
+/// which `skip` is true, with everything below it.
+pub fn commit_except(
+    upper: &Path,
+    out: impl Write,
+    compression: Compression,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<CommitInfo, RootfsError> {
     let w = |source| RootfsError::Write { source };
     let outer = hashing(out);
     let (diff_id, outer) = match compression {
         Compression::None => {
             let inner = hashing(outer);
-            let inner = write_tar(upper, inner)?;
+            let inner = write_tar(upper, inner, skip)?;
             (inner.hasher.finish(), inner.inner)
         }
         Compression::Gzip => {
             let gz = flate2::write::GzEncoder::new(outer, flate2::Compression::default());
-            let inner = write_tar(upper, hashing(gz))?;
+            let inner = write_tar(upper, hashing(gz), skip)?;
             let diff_id = inner.hasher.finish();
             (diff_id, inner.inner.finish().map_err(w)?)
         }
@@ -93,12 +104,16 @@ pub fn commit(
     })
 }
 
-fn write_tar<W: Write>(upper: &Path, out: W) -> Result<W, RootfsError> {
+fn write_tar<W: Write>(
+    upper: &Path,
+    out: W,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<W, RootfsError> {
     let root = open_root(upper)?;
     let mut b = tar::Builder::new(out);
     b.mode(tar::HeaderMode::Complete);
     let mut links = HashMap::new();
-    walk(root.as_fd_ref(), &mut Vec::new(), &mut b, &mut links)?;
+    walk(root.as_fd_ref(), &mut Vec::new(), &mut b, &mut links, skip)?;
     b.into_inner()
         .map_err(|source| RootfsError::Write { source })
 }
@@ -145,6 +160,7 @@ fn walk<W: Write>(
     prefix: &mut Vec<OsString>,
     b: &mut tar::Builder<W>,
     links: &mut HashMap<(u64, u64), PathBuf>,
+    skip: &dyn Fn(&Path) -> bool,
 ) -> Result<(), RootfsError> {
     let io_err = |op: &'static str, comps: &[OsString]| {
         let path = format!("/{}", rel(comps).display());
@@ -158,6 +174,10 @@ fn walk<W: Write>(
     for name in names {
         prefix.push(name.clone());
         let path = rel(prefix);
+        if skip(&path) {
+            prefix.pop();
+            continue;
+        }
         let Some(st) = fsutil::lstat_at(dir, &name).map_err(nix_err("stat", prefix))? else {
             prefix.pop();
             continue;
@@ -190,7 +210,7 @@ fn walk<W: Write>(
                 add(b, &mut h, &path.join(".wh..wh..opq"), &mut io::empty())
                     .map_err(io_err("write", prefix))?;
             }
-            walk(sub.as_fd_ref(), prefix, b, links)?;
+            walk(sub.as_fd_ref(), prefix, b, links, skip)?;
         } else if fmt == libc::S_IFREG {
             let key = (st.st_dev, st.st_ino);
             if st.st_nlink > 1

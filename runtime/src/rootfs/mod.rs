@@ -13,7 +13,7 @@ mod diff;
 
 use std::path::{Path, PathBuf};
 
-pub use commit::{CommitInfo, commit};
+pub use commit::{CommitInfo, commit, commit_except};
 pub use diff::{Change, ChangeKind, diff};
 
 /// Errors of rootfs operations.
