@@ -170,12 +170,34 @@ pub fn ps(env: &Env, opts: &PsOptions, out: &mut dyn Write) -> Result<(), Comman
         }
         return Ok(());
     }
-    if let Some(f) = &opts.format {
-        let f = f.strip_prefix("table ").unwrap_or(f);
-        let t = Template::parse(f)?;
+    if let Some(f) = opts.format.as_deref().filter(|f| f.trim() != "table") {
+        // docker's `table` prefix: a header row, columns split at tabs and aligned.
+        let (is_table, f) = match f.strip_prefix("table") {
+            Some(rest) => (true, rest.trim_start()),
+            None => (false, f),
+        };
+        let t = Template::parse(&f.replace("\\t", "\t"))?;
+        let mut lines = Vec::new();
+        if is_table {
+            lines.push(t.render(&json!({
+                "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+                "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
+                "Status": "STATUS", "State": "STATE", "Names": "NAMES", "Labels": "LABELS",
+                "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+            }))?);
+        }
         for s in &states {
-            let row = ps_row(&rt, s, opts.no_trunc)?;
-            writeln!(out, "{}", t.render(&row)?).map_err(out_err)?;
+            lines.push(t.render(&ps_row(&rt, s, opts.no_trunc)?)?);
+        }
+        if is_table {
+            let rows: Vec<Vec<String>> = lines
+                .iter()
+                .map(|l| l.split('\t').map(str::to_owned).collect())
+                .collect();
+            return out.write_all(table(&rows).as_bytes()).map_err(out_err);
+        }
+        for l in lines {
+            writeln!(out, "{l}").map_err(out_err)?;
         }
         return Ok(());
     }

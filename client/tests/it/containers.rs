@@ -401,6 +401,19 @@ fn names_ids_and_prefixes() {
         "{generated}"
     );
     assert_eq!(bay.ok(&["ps", "-aq"]).lines().count(), 2);
+    let t = bay.ok(&["ps", "-a", "--format", "table {{.Names}}\t{{.State}}"]);
+    let mut rows = t.lines();
+    assert_eq!(
+        rows.next()
+            .map(str::split_whitespace)
+            .map(Iterator::collect::<Vec<_>>),
+        Some(vec!["NAMES", "STATE"]),
+        "{t}"
+    );
+    assert!(
+        rows.any(|r| r.starts_with("n2 ") && r.ends_with("exited")),
+        "{t}"
+    );
     assert_eq!(
         bay.ok(&["ps", "-aq", "--no-trunc"])
             .lines()
