@@ -495,7 +495,12 @@ pub fn wait(
 /// Starts the monitor of container `id` (`bay __monitor ROOT ID`) and waits
 /// for the outcome of the first start.
 pub fn spawn_monitor(env: &Env, id: &ContainerId) -> Result<(), CommandError> {
-    let root = runtime_root(env);
+    // The monitor runs in `/`: a relative --data-root must not move.
+    let root = std::path::absolute(runtime_root(env)).map_err(|source| CommandError::Io {
+        op: "resolve",
+        what: "the data root".to_owned(),
+        source,
+    })?;
     let io = |op: &'static str| {
         move |source| CommandError::Io {
             op,
