@@ -380,17 +380,27 @@ pub fn run_verb(env: Env, cmd: ContainerCmd) -> ExitCode {
         ContainerCmd::Top(a) => done(c::top(&env, &a.container, &mut out)),
         ContainerCmd::Diff(a) => done(c::diff(&env, &a.container, &mut out)),
         ContainerCmd::Stats(a) => {
-            if !a.no_stream {
-                tracing::debug!("stats streams one sample: bay's stats is --no-stream");
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            loop {
+                if !a.no_stream && tty {
+                    // docker redraws the table in place.
+                    let _ = std::io::Write::write_all(&mut out, b"\x1b[2J\x1b[H");
+                }
+                let r = c::stats(
+                    &env,
+                    &a.containers,
+                    a.all,
+                    a.no_trunc,
+                    a.format.as_deref(),
+                    &mut out,
+                );
+                let _ = std::io::Write::flush(&mut out);
+                if a.no_stream || r.is_err() {
+                    return done(r);
+                }
+                // c::stats samples for 200 ms; docker refreshes every second.
+                std::thread::sleep(std::time::Duration::from_millis(800));
             }
-            done(c::stats(
-                &env,
-                &a.containers,
-                a.all,
-                a.no_trunc,
-                a.format.as_deref(),
-                &mut out,
-            ))
         }
         ContainerCmd::Commit(a) => done(
             c::commit(
