@@ -83,6 +83,8 @@ fn main() -> anyhow::Result<()> {
         None => Runtime::open(&root),
     }
     .context("opening the runtime")?;
+    // What `bay run` does first: start the slow part of joining v1 cgroups.
+    rt.cgroups().prewarm();
     // BAY_RUN_DIR: a tmpfs for the --rm container's upper/work dirs.
     if let Some(run_dir) = std::env::var_os("BAY_RUN_DIR") {
         rt = rt.with_run_dir(PathBuf::from(run_dir))?;

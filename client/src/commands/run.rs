@@ -173,6 +173,9 @@ pub fn create_container(
     opts: &RunOptions,
     settings: &RunSettings,
 ) -> Result<(Runtime, ContainerId), CommandError> {
+    // Joining v1 cgroups waits for an RCU grace period: start it now, so it
+    // runs while the image is read and the spec built.
+    bay_runtime::cgroups::prewarm();
     let store = env.store()?;
     let layers = {
         // Keep the blob sweep away while we read the image's blobs.

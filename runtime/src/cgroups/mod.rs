@@ -103,6 +103,10 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// The v1 hierarchies to mount read-only in the container
     /// (directory name, mount options); empty for v2.
     fn v1_mounts(&self) -> Vec<(String, Vec<String>)>;
+    /// Starts, in the background, what makes the next [`Self::add_task`]
+    /// slow, so that it overlaps with other work; a no-op where nothing is
+    /// slow (v2 clones straight into the cgroup).
+    fn prewarm(&self) {}
 }
 
 /// One mounted cgroup filesystem from `/proc/self/mountinfo`.
@@ -156,6 +160,22 @@ pub fn detect() -> Result<Box<dyn CgroupManager>, CgroupError> {
             source,
         })?;
     from_mounts(&parse_mountinfo(&text))
+}
+
+/// [`CgroupManager::prewarm`] for this host's manager, for callers that
+/// know a container start is coming before they open a runtime (`bay run`
+/// calls it first thing). `BAY_CGROUP_PREWARM=0` turns prewarming off, to
+/// measure what it saves.
+pub fn prewarm() {
+    if prewarm_enabled()
+        && let Ok(m) = detect()
+    {
+        m.prewarm();
+    }
+}
+
+pub(crate) fn prewarm_enabled() -> bool {
+    std::env::var_os("BAY_CGROUP_PREWARM").is_none_or(|v| v != "0")
 }
 
 /// Picks the manager for a set of mounts.

@@ -264,3 +264,32 @@ fn unlimited_swap_and_quota_on_both_versions() {
     assert_eq!(rd("memory/bay/c3/memory.memsw.limit_in_bytes"), "-1");
     assert_eq!(rd("cpu,cpuacct/bay/c3/cpu.cfs_quota_us"), "-1");
 }
+
+#[test]
+fn v1_prewarm_targets_our_own_cgroup() {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let v1: Vec<CgroupMount> = parse_mountinfo(&text)
+        .into_iter()
+        .filter(|m| m.fs_type == "cgroup")
+        .collect();
+    if v1.is_empty() || !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP v1_prewarm_targets_our_own_cgroup: needs root and cgroup v1");
+        return;
+    }
+    let m = CgroupV1::new(v1);
+    let tasks = m.own_tasks_file().unwrap();
+    let tid = nix::unistd::gettid().to_string();
+    let listed = std::fs::read_to_string(&tasks).unwrap();
+    assert!(
+        listed.lines().any(|l| l == tid),
+        "{} lists this thread",
+        tasks.display()
+    );
+    // The no-op move itself succeeds and leaves us where we were.
+    m.prewarm();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let again = std::fs::read_to_string(&tasks).unwrap();
+    assert!(again.lines().any(|l| l == tid));
+}

@@ -46,6 +46,20 @@ impl CgroupV1 {
             .map(|(mp, _)| mp.join(name))
     }
 
+    /// The `tasks` file of this thread's own cgroup in one of our
+    /// hierarchies (from `/proc/thread-self/cgroup`).
+    pub(crate) fn own_tasks_file(&self) -> Option<PathBuf> {
+        let text = std::fs::read_to_string("/proc/thread-self/cgroup").ok()?;
+        let (mp, ctrls) = self.hierarchies.first()?;
+        let line = text.lines().find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|x| ctrls.iter().any(|w| w == x)))
+        })?;
+        let rel = line.splitn(3, ':').nth(2)?.trim_start_matches('/');
+        Some(mp.join(rel).join("tasks"))
+    }
+
     fn all_dirs(&self, name: &Path) -> Vec<PathBuf> {
         self.hierarchies
             .iter()
@@ -236,6 +250,35 @@ impl CgroupManager for CgroupV1 {
         let want = if frozen { "FROZEN" } else { "THAWED" };
         write(&f, want)?;
         super::wait_until(&f, || Ok(read(&f)?.trim() == want))
+    }
+
+    /// On v1 the first write to a `cgroup.procs` after a quiet spell waits
+    /// for an RCU grace period (5–10 ms here, most of a container start):
+    /// the kernel's `cgroup_threadgroup_rwsem` is a per-cpu rwsem whose
+    /// writer must first switch every reader to the slow path. Later
+    /// writers within the next grace period skip that wait, whatever the
+    /// hierarchy. So a short-lived thread moves *itself* into the cgroup it
+    /// already is in (a no-op migration that takes the same lock), and the
+    /// grace period runs while the caller builds the spec, clones and
+    /// mounts; the container's own moves then find the lock warm.
+    fn prewarm(&self) {
+        if !super::prewarm_enabled() {
+            return;
+        }
+        let Some(tasks) = self.own_tasks_file() else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("bay-cgroup-prewarm".into())
+            .spawn(move || {
+                let tid = nix::unistd::gettid();
+                if let Err(e) = write(&tasks, &tid.to_string()) {
+                    tracing::debug!(error = %e, "cgroup prewarm failed; starts just wait longer");
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::debug!(%error, "no cgroup prewarm thread");
+        }
     }
 
     fn v1_mounts(&self) -> Vec<(String, Vec<String>)> {

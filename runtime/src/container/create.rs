@@ -27,6 +27,9 @@ impl Runtime {
         layers: &[Digest],
         storage: Storage,
     ) -> Result<Container<'_>, ContainerError> {
+        // A start usually follows: get the slow part of joining v1 cgroups
+        // going now (see `CgroupManager::prewarm`).
+        self.cgroups.prewarm();
         self.layer_paths(layers)?;
         if self.layout.container_dir(id.as_str()).exists() {
             return Err(ContainerError::Exists { id });
