@@ -17,15 +17,18 @@ impl Container<'_> {
                 self.wait()?;
             }
         }
+        let t = std::time::Instant::now();
         self.release_network();
+        let t_net = t.elapsed();
         self.rt.cgroups.destroy(&self.state.cgroup)?;
+        let t_cg = t.elapsed();
         let dir = self.rt.layout.container_dir(self.state.id.as_str());
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err("remove", &dir)(e)),
         }
-        tracing::info!(id = %self.state.id, "container removed");
+        tracing::info!(id = %self.state.id, ?t_net, ?t_cg, elapsed = ?t.elapsed(), "container removed");
         Ok(())
     }
 }

@@ -186,6 +186,7 @@ impl Container<'_> {
         drop(plan);
         drop(nulls);
         drop(stdio);
+        let t_cloned = started.elapsed();
         let pid = child.pid;
         let fail = |e: ContainerError, child: spawn::Child| {
             let _ = crate::sys::pidfd_send_signal(
@@ -210,6 +211,7 @@ impl Container<'_> {
                 return Err(fail(e.into(), child));
             }
         }
+        let t_joined = started.elapsed();
         // The child waits while its eth0 is set up from here.
         if let Err(e) = rt.network.attach(&net, pid) {
             return Err(fail(e.into(), child));
@@ -256,6 +258,8 @@ impl Container<'_> {
             ?t_cgroup,
             ?t_seccomp,
             ?prepared,
+            ?t_cloned,
+            ?t_joined,
             ?t_released,
             ?t_exec,
             "start phases"
