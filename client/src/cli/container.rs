@@ -14,6 +14,8 @@ use clap::{Args, Subcommand};
 /// The container verbs at bay's top level.
 #[derive(Subcommand)]
 pub enum ContainerCmd {
+    /// Create a new container (start it with `bay start`)
+    Create(Box<super::run::RunArgs>),
     /// List containers
     Ps(PsArgs),
     /// Stop one or more running containers
@@ -317,6 +319,10 @@ pub fn run_verb(env: Env, cmd: ContainerCmd) -> ExitCode {
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
     match cmd {
+        ContainerCmd::Create(a) => {
+            drop(out);
+            super::run::create_only(env, *a)
+        }
         ContainerCmd::Ps(a) => done(c::ps(
             &env,
             &c::PsOptions {

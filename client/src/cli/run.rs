@@ -192,6 +192,54 @@ pub fn run_container(mut env: Env, a: RunArgs) -> ExitCode {
     }
 }
 
+/// `bay create`: `run`'s flags, the container made but not started; prints its id.
+pub fn create_only(mut env: Env, a: RunArgs) -> ExitCode {
+    let fail = |e: anyhow::Error, c: i32| {
+        crate::report(&e);
+        ExitCode::from(u8::try_from(c).unwrap_or(125))
+    };
+    let mut args = a.args.clone();
+    if args.is_empty() {
+        return fail(
+            anyhow::anyhow!("\"bay create\" requires at least 1 argument"),
+            125,
+        );
+    }
+    let image = args.remove(0);
+    let (opts, settings) =
+        match run_options(&a, args).and_then(|o| Ok((o, run_settings(&a, &image)?))) {
+            Ok(x) => x,
+            Err(e) => return fail(e, 125),
+        };
+    let verify = crate::trust_on(a.disable_content_trust);
+    crate::apply_trust(&mut env, a.disable_content_trust);
+    let id = match crate::runtime().map_err(|e| (e, 125)).and_then(|rt| {
+        rt.block_on(commands::resolve_image(
+            &env,
+            &image,
+            verify,
+            Box::new(std::io::stderr()),
+        ))
+        .map_err(|e| {
+            let c = e.run_exit_code();
+            (anyhow::Error::from(e), c)
+        })
+    }) {
+        Ok(id) => id,
+        Err((e, c)) => return fail(e, c),
+    };
+    match commands::create_container(&env, &id, &opts, &settings) {
+        Ok((_, cid)) => {
+            println!("{cid}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let c = e.run_exit_code();
+            fail(anyhow::Error::from(e), c)
+        }
+    }
+}
+
 /// `--name`, `-d`, `-i`, `-t`, `--rm`, `--restart`, `--log-opt`.
 fn run_settings(a: &RunArgs, image: &str) -> anyhow::Result<commands::RunSettings> {
     if a.log_driver != "json-file" {

@@ -785,6 +785,13 @@ fn foreground_terminal_stdin_and_start_attach() {
     let o = bay.run(&["start", "-a", "once"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\n");
+    // create makes it, start runs it.
+    let id = bay.ok(&["create", "--name", "made", "bb:1", "sh", "-c", "echo made"]);
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(inspect(&bay, "made", "{{.State.Status}}"), "created");
+    assert!(bay.ok(&["ps", "-a"]).contains("Created"));
+    let o = bay.run(&["start", "-a", "made"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "made\n", "{}", text(&o));
     // `bay container` groups the verbs.
     assert!(bay.ok(&["container", "ls", "-a"]).contains("once"));
     assert_eq!(bay.ok(&["container", "rm", "once"]).trim(), "once");
