@@ -325,8 +325,9 @@ impl VolumeStore {
     #[cfg(target_os = "linux")]
     pub fn users(&self, rt: &crate::Runtime, vol: &Volume) -> Result<Vec<String>, VolumeError> {
         let mut out = Vec::new();
-        for state in rt.list().map_err(Box::new)? {
-            let spec = match rt.load(&state.id).and_then(|c| c.spec()) {
+        // list_ids also covers `--rm` containers kept under a run dir.
+        for id in rt.list_ids().map_err(Box::new)? {
+            let spec = match rt.load(&id).and_then(|c| c.spec()) {
                 Ok(s) => s,
                 // Removed meanwhile.
                 Err(crate::ContainerError::NotFound { .. }) => continue,
@@ -338,7 +339,7 @@ impl VolumeStore {
                 .flatten()
                 .any(|m| m.source().as_deref() == Some(vol.mountpoint.as_path()));
             if uses {
-                out.push(state.id.to_string());
+                out.push(id.to_string());
             }
         }
         Ok(out)
