@@ -21,6 +21,10 @@ use crate::registry::RegistryClient;
 use crate::store::{ImageUsers, LookupError, StoreError};
 use crate::trust::Resolution;
 
+/// The spec annotation listing the anonymous volumes (`-v /path`) created
+/// for a container, which `--rm` removes with it as docker does.
+pub const ANONYMOUS_VOLUMES_ANNOTATION: &str = "org.bay.volumes.anonymous";
+
 /// The spec annotation naming the image (ID) a container was created from.
 pub const IMAGE_ANNOTATION: &str = "org.bay.image";
 
@@ -220,7 +224,13 @@ pub fn create_container(
     let mut opts = opts.clone();
     opts.tty = settings.tty;
     // `-v NAME:/path`: create missing volumes, fill new ones from the image.
-    bay_runtime::volume::VolumeStore::new(&runtime_root(env)).resolve(&mut opts, &paths)?;
+    let volumes = bay_runtime::volume::VolumeStore::new(&runtime_root(env));
+    let anonymous: Vec<String> = volumes
+        .resolve(&mut opts, &paths)?
+        .into_iter()
+        .filter_map(|n| Some(volumes.get(n.as_str()).ok()??).filter(|v| v.anonymous))
+        .map(|v| v.name.to_string())
+        .collect();
     let mut spec = bay_runtime::build_spec(
         SpecInput {
             id: &cid,
@@ -231,6 +241,9 @@ pub fn create_container(
     )?;
     // Which image the container came from, for `rmi` ([`RuntimeUsers`]).
     let annotations = spec.annotations_mut().get_or_insert_with(Default::default);
+    if !anonymous.is_empty() {
+        annotations.insert(ANONYMOUS_VOLUMES_ANNOTATION.to_owned(), anonymous.join(","));
+    }
     annotations.insert(IMAGE_ANNOTATION.to_owned(), id.to_string());
     annotations.insert(
         super::container::IMAGE_REF_ANNOTATION.to_owned(),
@@ -494,7 +507,23 @@ pub fn run_image(
             Ok(status)
         });
     if settings.remove {
+        // docker's --rm takes the anonymous volumes made for the container.
+        let anonymous = c
+            .spec()
+            .ok()
+            .and_then(|s| s.annotations().clone())
+            .and_then(|a| a.get(ANONYMOUS_VOLUMES_ANNOTATION).cloned());
         let deleted = c.delete(true);
+        if deleted.is_ok()
+            && let Some(list) = anonymous
+        {
+            let volumes = bay_runtime::volume::VolumeStore::new(&runtime_root(env));
+            for v in list.split(',') {
+                if let Err(error) = volumes.remove(v) {
+                    tracing::warn!(volume = v, %error, "anonymous volume not removed");
+                }
+            }
+        }
         if let Some(n) = name {
             rt.release_name(&n, &cid);
         }

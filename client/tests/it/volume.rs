@@ -102,7 +102,20 @@ fn named_volumes_are_filled_from_the_image_persist_and_are_kept_while_used() {
         "ls /bin2 | wc -l; touch /scratch/ok && echo anon",
     ]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "anon"]);
+    // --rm took the anonymous volume with the container; named ones stay.
+    let names = bay.ok(&["volume", "ls", "-q"]);
+    assert_eq!(names.lines().collect::<Vec<_>>(), ["empty", "tools"]);
+    // Without --rm the anonymous volume stays (for volume prune).
+    bay.ok(&["run", "-v", "/keep", "bb:1", "true"]);
     assert_eq!(bay.ok(&["volume", "ls", "-q"]).lines().count(), 3);
+    let leftover: Vec<String> = std::fs::read_dir(bay.data_root().join("runtime/containers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    bay.ok(&["rm", &leftover[0]]);
+    let out = bay.ok(&["volume", "prune", "-f"]);
+    assert!(out.starts_with("Deleted Volumes:\n"), "{out}");
+    assert_eq!(bay.ok(&["volume", "ls", "-q"]).lines().count(), 2);
 
     // A container (even a stopped one) keeps its volume from rm, -f too.
     bay.ok(&["run", "-v", "tools:/t", "bb:1", "true"]);
