@@ -262,8 +262,19 @@ impl CgroupManager for CgroupV1 {
     /// grace period runs while the caller builds the spec, clones and
     /// mounts; the container's own moves then find the lock warm.
     fn prewarm(&self) {
+        // Once per start: a second writer would only queue behind the
+        // first one on cgroup_mutex (which the kernel holds through the
+        // wait, so cgroup mkdirs queue too).
+        static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
         if !super::prewarm_enabled() {
             return;
+        }
+        if let Ok(mut last) = LAST.lock() {
+            let now = std::time::Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_millis(50)) {
+                return;
+            }
+            *last = Some(now);
         }
         let Some(tasks) = self.own_tasks_file() else {
             return;
