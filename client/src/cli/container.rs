@@ -373,12 +373,14 @@ pub fn run_verb(env: Env, cmd: ContainerCmd) -> ExitCode {
             }
         }
         ContainerCmd::Kill(a) => done(c::kill(&env, &a.containers, &a.signal, &mut out, &mut err)),
-        ContainerCmd::Rm(a) => {
-            if a.volumes {
-                tracing::debug!("rm -v: bay's containers have no anonymous volumes to remove");
-            }
-            done(c::rm(&env, &a.containers, a.force, &mut out, &mut err))
-        }
+        ContainerCmd::Rm(a) => done(c::rm(
+            &env,
+            &a.containers,
+            a.force,
+            a.volumes,
+            &mut out,
+            &mut err,
+        )),
         ContainerCmd::Pause(a) => done(c::pause(&env, &a.containers, true, &mut out, &mut err)),
         ContainerCmd::Unpause(a) => done(c::pause(&env, &a.containers, false, &mut out, &mut err)),
         ContainerCmd::Rename(a) => done(c::rename(&env, &a.container, &a.new_name)),

@@ -404,15 +404,27 @@ pub fn pause(
     })
 }
 
-/// `bay rm [-f]`.
+/// `bay rm [-f] [-v]`: with `volumes`, also the anonymous volumes (`-v
+/// /path`) made for each container, as docker does.
 pub fn rm(
     env: &Env,
     names: &[String],
     force: bool,
+    volumes: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), CommandError> {
-    each(env, names, out, err, |rt, id| remove(rt, id, force))
+    let root = runtime_root(env);
+    each(env, names, out, err, |rt, id| {
+        let anonymous = if volumes {
+            super::run::anonymous_volumes(&rt.load(id)?)
+        } else {
+            Vec::new()
+        };
+        remove(rt, id, force)?;
+        super::run::remove_anonymous_volumes(&root, &anonymous);
+        Ok(())
+    })
 }
 
 /// Removes a container (killing it first with `force`) and its name.

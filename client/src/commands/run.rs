@@ -508,21 +508,10 @@ pub fn run_image(
         });
     if settings.remove {
         // docker's --rm takes the anonymous volumes made for the container.
-        let anonymous = c
-            .spec()
-            .ok()
-            .and_then(|s| s.annotations().clone())
-            .and_then(|a| a.get(ANONYMOUS_VOLUMES_ANNOTATION).cloned());
+        let anonymous = anonymous_volumes(&c);
         let deleted = c.delete(true);
-        if deleted.is_ok()
-            && let Some(list) = anonymous
-        {
-            let volumes = bay_runtime::volume::VolumeStore::new(&runtime_root(env));
-            for v in list.split(',') {
-                if let Err(error) = volumes.remove(v) {
-                    tracing::warn!(volume = v, %error, "anonymous volume not removed");
-                }
-            }
+        if deleted.is_ok() {
+            remove_anonymous_volumes(&runtime_root(env), &anonymous);
         }
         if let Some(n) = name {
             rt.release_name(&n, &cid);
@@ -532,5 +521,32 @@ pub fn run_image(
         Ok(status)
     } else {
         result
+    }
+}
+
+/// The anonymous volumes (`-v /path`) made for `c`, as its spec lists them.
+pub(crate) fn anonymous_volumes(c: &bay_runtime::Container) -> Vec<String> {
+    c.spec()
+        .ok()
+        .and_then(|s| s.annotations().clone())
+        .and_then(|a| a.get(ANONYMOUS_VOLUMES_ANNOTATION).cloned())
+        .map(|list| {
+            list.split(',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes a deleted container's anonymous volumes (docker's `run --rm` and
+/// `rm -v`). A failure is logged, not returned: the container is gone
+/// already, and docker too leaves a volume it cannot remove behind.
+pub(crate) fn remove_anonymous_volumes(runtime_root: &std::path::Path, names: &[String]) {
+    let volumes = bay_runtime::volume::VolumeStore::new(runtime_root);
+    for v in names {
+        if let Err(error) = volumes.remove(v) {
+            tracing::warn!(volume = %v, %error, "anonymous volume not removed");
+        }
     }
 }

@@ -116,6 +116,14 @@ fn named_volumes_are_filled_from_the_image_persist_and_are_kept_while_used() {
     let out = bay.ok(&["volume", "prune", "-f"]);
     assert!(out.starts_with("Deleted Volumes:\n"), "{out}");
     assert_eq!(bay.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    // rm -v takes the container's anonymous volumes, never a named one.
+    bay.ok(&[
+        "run", "--name", "withvols", "-v", "/gone", "-v", "tools:/t", "bb:1", "true",
+    ]);
+    assert_eq!(bay.ok(&["volume", "ls", "-q"]).lines().count(), 3);
+    bay.ok(&["rm", "-v", "withvols"]);
+    let names = bay.ok(&["volume", "ls", "-q"]);
+    assert_eq!(names.lines().collect::<Vec<_>>(), ["empty", "tools"]);
 
     // A container (even a stopped one) keeps its volume from rm, -f too.
     bay.ok(&["run", "-v", "tools:/t", "bb:1", "true"]);
