@@ -32,6 +32,8 @@ pub enum ContainerCmd {
     Exec(ExecArgs),
     /// Display the running processes of a container
     Top(TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Pause all processes within one or more containers
     Pause(ContainersArgs),
     /// Unpause all processes within one or more containers
@@ -170,6 +172,16 @@ pub struct TopArgs {
     /// ps options (accepted: the columns are docker's default `-ef`)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+/// `bay port`.
+#[derive(Args)]
+pub struct PortArgs {
+    /// The container
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub private_port: Option<String>,
 }
 
 /// Verbs taking one or more containers.
@@ -386,6 +398,12 @@ pub fn run_verb(env: Env, cmd: ContainerCmd) -> ExitCode {
         ContainerCmd::Rename(a) => done(c::rename(&env, &a.container, &a.new_name)),
         ContainerCmd::Wait(a) => done(c::wait(&env, &a.containers, &mut out, &mut err)),
         ContainerCmd::Top(a) => done(c::top(&env, &a.container, &mut out)),
+        ContainerCmd::Port(a) => done(c::port(
+            &env,
+            &a.container,
+            a.private_port.as_deref(),
+            &mut out,
+        )),
         ContainerCmd::Diff(a) => done(c::diff(&env, &a.container, &mut out)),
         ContainerCmd::Stats(a) => {
             let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());

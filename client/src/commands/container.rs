@@ -138,7 +138,11 @@ fn ps_row(rt: &Runtime, s: &State, no_trunc: bool) -> Result<Value, CommandError
         "Command": quote_command(&spec_args(&spec), no_trunc),
         "CreatedAt": created,
         "RunningFor": format!("{} ago", human_duration(ago(Some(s.created)))),
-        "Ports": "",
+        "Ports": published(rt, s)
+            .iter()
+            .map(|p| format!("{}->{}", p.host(), p.private()))
+            .collect::<Vec<_>>()
+            .join(", "),
         "Status": status_text(s),
         "State": status_word(s),
         "Names": s.name.clone().unwrap_or_default(),
@@ -228,6 +232,102 @@ pub fn ps(env: &Env, opts: &PsOptions, out: &mut dyn Write) -> Result<(), Comman
         ]);
     }
     out.write_all(table(&rows).as_bytes()).map_err(out_err)
+}
+
+/// One published port of a running container, as `ps` and `port` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    /// The host address (`0.0.0.0` for every local address).
+    pub host_ip: std::net::Ipv4Addr,
+    /// The host port.
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+}
+
+impl PublishedPort {
+    /// `80/tcp`.
+    pub fn private(&self) -> String {
+        format!("{}/{}", self.container_port, self.protocol)
+    }
+    /// `127.0.0.1:8080`.
+    pub fn host(&self) -> String {
+        format!("{}:{}", self.host_ip, self.host_port)
+    }
+}
+
+/// The ports a running container publishes (its network lease holds them,
+/// ephemeral host ports resolved); none for a stopped one, as in docker.
+fn published(rt: &Runtime, s: &State) -> Vec<PublishedPort> {
+    if !is_running(s) {
+        return Vec::new();
+    }
+    let lease = match rt.network().lease(&s.id) {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::debug!(id = %s.id, %error, "cannot read the network lease");
+            None
+        }
+    };
+    let mut ports: Vec<PublishedPort> = lease
+        .map(|l| l.ports)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            Some(PublishedPort {
+                host_ip: p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                host_port: p.host_port?,
+                container_port: p.container_port,
+                protocol: p.protocol.as_str(),
+            })
+        })
+        .collect();
+    ports.sort_by_key(|p| (p.container_port, p.protocol, p.host_ip, p.host_port));
+    ports
+}
+
+/// `bay port CONTAINER [PRIVATE_PORT[/PROTO]]`: docker's lines,
+/// `80/tcp -> 127.0.0.1:8080`, or only the host side for one private port.
+pub fn port(
+    env: &Env,
+    query: &str,
+    private: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let rt = open_runtime(env)?;
+    let id = resolve(&rt, query)?;
+    let c = rt.load(&id)?;
+    let ports = published(&rt, c.state());
+    let Some(want) = private else {
+        for p in &ports {
+            writeln!(out, "{} -> {}", p.private(), p.host()).map_err(out_err)?;
+        }
+        return Ok(());
+    };
+    let (num, proto) = want.split_once('/').unwrap_or((want, "tcp"));
+    let bad = || CommandError::BadPort {
+        port: want.to_owned(),
+    };
+    let num: u16 = num.parse().map_err(|_| bad())?;
+    if !matches!(proto, "tcp" | "udp") {
+        return Err(bad());
+    }
+    let matching: Vec<&PublishedPort> = ports
+        .iter()
+        .filter(|p| p.container_port == num && p.protocol == proto)
+        .collect();
+    if matching.is_empty() {
+        return Err(CommandError::NoPublicPort {
+            port: format!("{num}/{proto}"),
+            container: query.to_owned(),
+        });
+    }
+    for p in matching {
+        writeln!(out, "{}", p.host()).map_err(out_err)?;
+    }
+    Ok(())
 }
 
 /// Parses `KILL`, `SIGKILL` or `9`.

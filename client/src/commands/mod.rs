@@ -241,6 +241,20 @@ pub enum CommandError {
         /// The container.
         id: bay_runtime::ContainerId,
     },
+    /// `port CONTAINER PRIVATE_PORT` with nothing published there.
+    #[error("No public port '{port}' published for {container}")]
+    NoPublicPort {
+        /// The private port as asked, e.g. `80/tcp`.
+        port: String,
+        /// The container as named.
+        container: String,
+    },
+    /// `port`'s private port is not `PORT[/tcp|udp]`.
+    #[error("Invalid port '{port}': expected PORT[/tcp|udp]")]
+    BadPort {
+        /// The argument.
+        port: String,
+    },
     /// `unpause` of a container that is not paused.
     #[error("Container {id} is not paused")]
     NotPaused {

@@ -88,6 +88,19 @@ fn run_publishes_a_port_on_the_hosts_loopback_and_cleans_up() {
         }
     };
     assert!(body.ends_with("\r\n\r\nserved-by-bay\n"), "{body}");
+    // ps and port show the mapping while the container runs.
+    let mapping = format!("127.0.0.1:{port}->80/tcp");
+    let ps = bay.ok(&["ps"]);
+    assert!(ps.contains("PORTS") && ps.contains(&mapping), "{ps}");
+    let id = bay.ok(&["ps", "-q"]);
+    let id = id.trim();
+    assert_eq!(
+        bay.ok(&["port", id]),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
+    assert_eq!(bay.ok(&["port", id, "80"]), format!("127.0.0.1:{port}\n"));
+    let e = bay.fails(&["port", id, "81/udp"], 1);
+    assert!(e.contains("No public port '81/udp' published for"), "{e}");
     let dport = format!("--dport {port} ");
     assert!(
         iptables_save().contains(&dport),
