@@ -261,17 +261,7 @@ impl PublishedPort {
 /// The ports a running container publishes (its network lease holds them,
 /// ephemeral host ports resolved); none for a stopped one, as in docker.
 fn published(rt: &Runtime, s: &State) -> Vec<PublishedPort> {
-    if !is_running(s) {
-        return Vec::new();
-    }
-    let lease = match rt.network().lease(&s.id) {
-        Ok(l) => l,
-        Err(error) => {
-            tracing::debug!(id = %s.id, %error, "cannot read the network lease");
-            None
-        }
-    };
-    let mut ports: Vec<PublishedPort> = lease
+    let mut ports: Vec<PublishedPort> = lease_of(rt, s)
         .map(|l| l.ports)
         .unwrap_or_default()
         .into_iter()
@@ -286,6 +276,40 @@ fn published(rt: &Runtime, s: &State) -> Vec<PublishedPort> {
         .collect();
     ports.sort_by_key(|p| (p.container_port, p.protocol, p.host_ip, p.host_port));
     ports
+}
+
+/// A running container's bridge lease (address and ports).
+fn lease_of(rt: &Runtime, s: &State) -> Option<bay_runtime::network::leases::Lease> {
+    if !is_running(s) {
+        return None;
+    }
+    match rt.network().lease(&s.id) {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::debug!(id = %s.id, %error, "cannot read the network lease");
+            None
+        }
+    }
+}
+
+/// docker's `NetworkSettings` for a running container on the bridge:
+/// `IPAddress` and `Ports` (`{"80/tcp": [{"HostIp": …, "HostPort": …}]}`).
+fn network_settings(rt: &Runtime, s: &State) -> Value {
+    let ip = lease_of(rt, s)
+        .map(|l| l.ip.to_string())
+        .unwrap_or_default();
+    let mut ports = serde_json::Map::new();
+    for p in published(rt, s) {
+        if let Value::Array(list) = ports
+            .entry(p.private())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            list.push(
+                json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}),
+            );
+        }
+    }
+    json!({"IPAddress": ip, "Ports": ports})
 }
 
 /// `bay port CONTAINER [PRIVATE_PORT[/PROTO]]`: docker's lines,
@@ -923,6 +947,7 @@ pub fn inspect_container(rt: &Runtime, query: &str) -> Result<Value, CommandErro
         "LogPath": layout.container_log(id.as_str()).display().to_string(),
         "Name": format!("/{}", s.name.clone().unwrap_or_default()),
         "RestartCount": s.restart_count,
+        "NetworkSettings": network_settings(rt, s),
         "Driver": "overlay2",
         "Platform": "linux",
         "HostConfig": {

@@ -99,6 +99,13 @@ fn run_publishes_a_port_on_the_hosts_loopback_and_cleans_up() {
         format!("80/tcp -> 127.0.0.1:{port}\n")
     );
     assert_eq!(bay.ok(&["port", id, "80"]), format!("127.0.0.1:{port}\n"));
+    let ip = bay.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id]);
+    assert!(ip.starts_with("172."), "{ip}");
+    let ports = bay.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", id]);
+    assert_eq!(
+        ports.trim(),
+        format!("{{\"80/tcp\":[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{port}\"}}]}}")
+    );
     let e = bay.fails(&["port", id, "81/udp"], 1);
     assert!(e.contains("No public port '81/udp' published for"), "{e}");
     let dport = format!("--dport {port} ");
